@@ -1,0 +1,162 @@
+#include "core/fill.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "fastinit/convert.h"
+#include "fastinit/round.h"
+#include "fastinit/stream.h"
+#include "fastinit/transforms.h"
+
+namespace fastinit {
+namespace {
+
+FASTINIT_INLINE void store_word(std::uint32_t* dst, std::uint32_t w) { *dst = w; }
+
+// Walks the stream from element `first`, one Philox block per four elements,
+// entering and leaving blocks at any word.
+template <class Out, class Emit>
+void walk_stream(Out* dst, std::uint64_t seed, std::uint64_t stream, std::uint64_t first,
+                 std::uint64_t count, Emit emit) {
+  const Key2x32 key = key_from_seed(seed);
+  std::uint64_t index = first;
+  while (count > 0) {
+    const Counter4x32 words = stream_block(key, stream, index >> 2);
+    for (unsigned lane = index & 3u; lane < 4 && count > 0; ++lane, ++index, --count) {
+      emit(dst++, words.v[lane]);
+    }
+  }
+}
+
+template <Transform T, class Out>
+void fill_samples(Out* dst, const Params& params, std::uint64_t seed, std::uint64_t stream,
+                  std::uint64_t first, std::uint64_t count) {
+  walk_stream(dst, seed, stream, first, count, [&params](Out* out, std::uint32_t word) {
+    store(out, transform<T>(params, signed_unit(word)));
+  });
+}
+
+template <class Out>
+void fill_typed(Out* dst, const Params& params, std::uint64_t seed, std::uint64_t stream,
+                std::uint64_t first, std::uint64_t count) {
+  switch (params.transform) {
+    case Transform::kUniform:
+      return fill_samples<Transform::kUniform>(dst, params, seed, stream, first, count);
+    case Transform::kNormal:
+      return fill_samples<Transform::kNormal>(dst, params, seed, stream, first, count);
+  }
+  throw std::invalid_argument("unknown transform");
+}
+
+}  // namespace
+
+void sample_words_reference(const std::uint32_t* words, float* out, std::size_t n,
+                            const Params& params) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float x = signed_unit(words[i]);
+    out[i] = params.transform == Transform::kNormal ? transform<Transform::kNormal>(params, x)
+                                                    : transform<Transform::kUniform>(params, x);
+  }
+}
+
+void log_reference(const float* x, float* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = log_positive(x[i]);
+}
+
+void erfinv_reference(const float* x, float* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = erfinv(x[i]);
+}
+
+std::size_t output_itemsize(OutputType type) {
+  switch (type) {
+    case OutputType::kFloat32: return 4;
+    case OutputType::kFloat64: return 8;
+    case OutputType::kFloat16: return 2;
+    case OutputType::kBFloat16: return 2;
+    case OutputType::kUInt32: return 4;
+  }
+  throw std::invalid_argument("unknown output type");
+}
+
+void fill_range_reference(void* dst, OutputType type, const Params& params, std::uint64_t seed,
+                          std::uint64_t stream, std::uint64_t first, std::uint64_t count) {
+  switch (type) {
+    case OutputType::kFloat32:
+      return fill_typed(static_cast<float*>(dst), params, seed, stream, first, count);
+    case OutputType::kFloat64:
+      return fill_typed(static_cast<double*>(dst), params, seed, stream, first, count);
+    case OutputType::kFloat16:
+      return fill_typed(static_cast<Float16Bits*>(dst), params, seed, stream, first, count);
+    case OutputType::kBFloat16:
+      return fill_typed(static_cast<BFloat16Bits*>(dst), params, seed, stream, first, count);
+    case OutputType::kUInt32:
+      return walk_stream(static_cast<std::uint32_t*>(dst), seed, stream, first, count,
+                         store_word);
+  }
+  throw std::invalid_argument("unknown output type");
+}
+
+std::uint64_t checked_region_size(const Region& region) {
+  const std::size_t ndim = region.full_shape.size();
+  if (region.start.size() != ndim || region.extent.size() != ndim) {
+    throw std::invalid_argument("region: start and extent need one entry per dimension");
+  }
+  constexpr std::uint64_t kLimit = std::uint64_t{1} << 63;
+  std::uint64_t full = 1;
+  std::uint64_t size = 1;
+  for (std::size_t d = 0; d < ndim; ++d) {
+    const std::int64_t n = region.full_shape[d];
+    const std::int64_t a = region.start[d];
+    const std::int64_t e = region.extent[d];
+    if (n < 0 || a < 0 || e < 0 || a > n || e > n - a) {
+      throw std::invalid_argument("region: dimension " + std::to_string(d) +
+                                  " lies outside the full shape");
+    }
+    const auto un = static_cast<std::uint64_t>(n);
+    if (un != 0 && full > (kLimit - 1) / un) throw std::invalid_argument("shape: too many elements");
+    full *= un;
+    size *= static_cast<std::uint64_t>(e);
+  }
+  return full == 0 ? 0 : size;
+}
+
+void fill_region_reference(void* dst, OutputType type, const Params& params, std::uint64_t seed,
+                           std::uint64_t stream, const Region& region) {
+  const std::uint64_t size = checked_region_size(region);
+  if (size == 0) return;
+  const std::size_t ndim = region.full_shape.size();
+  // Trailing dimensions the region spans whole merge with the one before them
+  // into a single contiguous run of the full tensor.
+  std::size_t run_dim = ndim;  // rows vary over dimensions [0, run_dim)
+  std::uint64_t run = 1;
+  while (run_dim > 0) {
+    const std::size_t d = run_dim - 1;
+    run *= static_cast<std::uint64_t>(region.extent[d]);
+    --run_dim;
+    if (region.extent[d] != region.full_shape[d]) break;
+  }
+  std::vector<std::uint64_t> stride(ndim, 1);  // row-major strides of the full tensor
+  for (std::size_t d = ndim; d-- > 1;) {
+    stride[d - 1] = stride[d] * static_cast<std::uint64_t>(region.full_shape[d]);
+  }
+  std::uint64_t offset_in_run_dims = 0;
+  for (std::size_t d = run_dim; d < ndim; ++d) {
+    offset_in_run_dims += static_cast<std::uint64_t>(region.start[d]) * stride[d];
+  }
+  auto* out = static_cast<unsigned char*>(dst);
+  const std::size_t run_bytes = run * output_itemsize(type);
+  std::vector<std::int64_t> index(run_dim, 0);  // odometer over the row dimensions
+  for (std::uint64_t done = 0; done < size; done += run, out += run_bytes) {
+    std::uint64_t first = offset_in_run_dims;
+    for (std::size_t d = 0; d < run_dim; ++d) {
+      first += static_cast<std::uint64_t>(region.start[d] + index[d]) * stride[d];
+    }
+    fill_range_reference(out, type, params, seed, stream, first, run);
+    for (std::size_t d = run_dim; d-- > 0;) {
+      if (++index[d] < region.extent[d]) break;
+      index[d] = 0;
+    }
+  }
+}
+
+}  // namespace fastinit

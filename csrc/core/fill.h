@@ -1,0 +1,44 @@
+// core/fill.h — the scalar reference fill: the oracle every fast path must equal.
+//
+// A fill writes, for every element of a box-shaped region of a virtual
+// row-major tensor, the sample of that element's flat index in the full
+// tensor (stream.h), in row-major order into a contiguous buffer. Nothing
+// about the result depends on how the work is split.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "fastinit/params.h"
+
+namespace fastinit {
+
+struct Region {
+  std::vector<std::int64_t> full_shape;  // the virtual tensor
+  std::vector<std::int64_t> start;       // first index of the box, per dimension
+  std::vector<std::int64_t> extent;      // size of the box (and of the output), per dimension
+};
+
+// Checks that the region lies inside full_shape and that sizes fit in 63 bits;
+// throws std::invalid_argument otherwise. Returns the number of output elements.
+std::uint64_t checked_region_size(const Region& region);
+
+// Fills elements first .. first + count - 1 of the stream into dst
+// (type decides the element type; kUInt32 writes raw words and ignores params).
+void fill_range_reference(void* dst, OutputType type, const Params& params, std::uint64_t seed,
+                          std::uint64_t stream, std::uint64_t first, std::uint64_t count);
+
+// Fills the region (row-major, contiguous) into dst through fill_range_reference.
+void fill_region_reference(void* dst, OutputType type, const Params& params, std::uint64_t seed,
+                           std::uint64_t stream, const Region& region);
+
+std::size_t output_itemsize(OutputType type);
+
+// Test hooks into the scalar reference, element-wise over given inputs:
+// the float32 sample of each word, our log, and our erfinv.
+void sample_words_reference(const std::uint32_t* words, float* out, std::size_t n,
+                            const Params& params);
+void log_reference(const float* x, float* out, std::size_t n);
+void erfinv_reference(const float* x, float* out, std::size_t n);
+
+}  // namespace fastinit

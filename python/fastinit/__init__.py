@@ -1,0 +1,62 @@
+"""fastinit: fast, bit-reproducible neural-network weight initializers.
+
+Every element of every sampled tensor is a pure function of (seed, stream, flat
+index, parameters), computed from the Philox4x32-10 counter-based generator:
+the same bits whatever the thread count, chunking, slicing or device.
+docs/stream.md specifies the stream; docs/conventions.md compares with Keras,
+JAX and PyTorch.
+"""
+
+from ._core import philox4x32
+from .fans import calculate_gain, compute_fans
+from .initializers import (
+    TRUNCATED_NORMAL_STD,
+    glorot_normal,
+    glorot_uniform,
+    he_normal,
+    he_uniform,
+    kaiming_normal,
+    kaiming_uniform,
+    lecun_normal,
+    lecun_uniform,
+    normal,
+    truncated_normal,
+    uniform,
+    variance_scaling,
+    xavier_normal,
+    xavier_uniform,
+)
+from .streams import random_bits, stream_id
+from .structured import constant, dirac, eye, identity, ones, orthogonal, zeros
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TRUNCATED_NORMAL_STD",
+    "calculate_gain",
+    "compute_fans",
+    "constant",
+    "dirac",
+    "eye",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "identity",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "normal",
+    "ones",
+    "orthogonal",
+    "philox4x32",
+    "random_bits",
+    "stream_id",
+    "truncated_normal",
+    "uniform",
+    "variance_scaling",
+    "xavier_normal",
+    "xavier_uniform",
+    "zeros",
+]

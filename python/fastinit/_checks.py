@@ -1,0 +1,189 @@
+"""Argument checks shared by every public function.
+
+Each check raises before anything is allocated, with a message that names the
+argument and says what is allowed. Nothing is silently coerced: a bool is not
+an integer, a float is not a seed, a read-only array is not an output.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from typing import Any, Sequence
+
+import ml_dtypes
+import numpy as np
+
+from . import _core
+
+U64_LIMIT = 1 << 64
+_INDEX_LIMIT = 1 << 63  # element counts and byte sizes must fit in int64
+
+# The output dtypes, each with the core's code for it.
+_OUTPUT_TYPES = {
+    np.dtype(np.float32): _core.OutputType.float32,
+    np.dtype(np.float64): _core.OutputType.float64,
+    np.dtype(np.float16): _core.OutputType.float16,
+    np.dtype(ml_dtypes.bfloat16): _core.OutputType.bfloat16,
+}
+DTYPE_NAMES = "float32, float64, float16, bfloat16"
+
+
+def check_int(name: str, value: Any, *, low: int = 0, high: int | None = None) -> int:
+    """An integer (Python or NumPy, never bool) in [low, high)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = operator.index(value)
+    if value < low or (high is not None and value >= high):
+        allowed = f">= {low}" if high is None else f"in [{low}, {_power_of_two(high)})"
+        raise OverflowError(f"{name} must be {allowed}, got {value}")
+    return value
+
+
+def _power_of_two(n: int) -> str:
+    return f"2^{n.bit_length() - 1}" if n > 1 and n & (n - 1) == 0 else str(n)
+
+
+def check_seed(seed: Any) -> int:
+    return check_int("seed", seed, high=U64_LIMIT)
+
+
+def check_real(
+    name: str,
+    value: Any,
+    *,
+    positive: bool = False,
+    nonnegative: bool = False,
+    allow_inf: bool = False,
+) -> float:
+    """A real number (not bool, not complex); finite unless allow_inf; optional sign."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if math.isnan(value) or (math.isinf(value) and not allow_inf):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if positive and not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    if nonnegative and not value >= 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+    return value
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """One of the four float output types, given as a name or a NumPy/ml_dtypes dtype."""
+    if isinstance(dtype, str) and dtype.lower() in ("bfloat16", "bf16"):
+        return np.dtype(ml_dtypes.bfloat16)
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if dtype is None or resolved not in _OUTPUT_TYPES:
+        raise ValueError(f"dtype must be one of {DTYPE_NAMES}; got {dtype!r}")
+    return resolved
+
+
+def output_type(dtype: np.dtype) -> Any:
+    return _OUTPUT_TYPES[dtype]
+
+
+def check_shape(shape: Any) -> tuple[int, ...]:
+    """A tuple of non-negative ints (or one int) whose element count fits in int64."""
+    if isinstance(shape, (numbers.Integral, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, (Sequence, np.ndarray)):
+        raise TypeError(f"shape must be a tuple of non-negative integers, got {shape!r}")
+    dims = []
+    for axis, dim in enumerate(shape):
+        if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, numbers.Integral):
+            raise TypeError(f"shape[{axis}] must be a non-negative integer, got {dim!r}")
+        if dim < 0:
+            raise ValueError(f"shape[{axis}] must be >= 0, got {dim}")
+        dims.append(int(dim))
+    if math.prod(dims) >= _INDEX_LIMIT:
+        raise OverflowError(f"shape {tuple(dims)} has more than 2^63 - 1 elements")
+    return tuple(dims)
+
+
+def check_nbytes(shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if math.prod(shape) * dtype.itemsize >= _INDEX_LIMIT:
+        raise OverflowError(f"shape {shape} of {dtype.name} needs more than 2^63 - 1 bytes")
+
+
+def check_region(region: Any, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(start, extent) of a box given as a tuple of slices (step 1), one per leading axis.
+
+    Slices follow Python's rules for None and negative indices, but a bound past
+    the end of the axis is an error rather than clipped: a region asks for
+    elements of the full tensor, and silently returning fewer hides bugs.
+    """
+    if region is None:
+        return (0,) * len(shape), shape
+    if isinstance(region, slice):
+        region = (region,)
+    if not isinstance(region, tuple):
+        raise TypeError(f"region must be a tuple of slices, got {type(region).__name__}")
+    if len(region) > len(shape):
+        raise ValueError(f"region has {len(region)} slices but shape {shape} has {len(shape)} axes")
+    start, extent = [], []
+    for axis, dim in enumerate(shape):
+        part = region[axis] if axis < len(region) else slice(None)
+        if not isinstance(part, slice):
+            raise TypeError(f"region[{axis}] must be a slice, got {part!r}")
+        if part.step not in (None, 1):
+            raise ValueError(f"region[{axis}] must have step 1, got step {part.step!r}")
+        lo = _region_bound(axis, "start", part.start, dim, default=0)
+        hi = _region_bound(axis, "stop", part.stop, dim, default=dim)
+        if lo > hi:
+            raise ValueError(f"region[{axis}] start {lo} is past its stop {hi}")
+        start.append(lo)
+        extent.append(hi - lo)
+    return tuple(start), tuple(extent)
+
+
+def _region_bound(axis: int, which: str, value: Any, dim: int, *, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"region[{axis}].{which} must be an integer or None, got {value!r}")
+    value = int(value)
+    resolved = value + dim if value < 0 else value
+    if not 0 <= resolved <= dim:
+        raise ValueError(
+            f"region[{axis}].{which} = {value} is out of bounds for axis {axis} of size {dim}"
+        )
+    return resolved
+
+
+def prepare_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The array to fill: `out` after checks, or a new one of `shape` and `dtype`."""
+    if out is None:
+        check_nbytes(shape, dtype)
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a NumPy array, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise ValueError(f"out has dtype {out.dtype}, but dtype is {dtype}")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, expected {shape}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    return out
+
+
+def check_representable(reach: float, dtype: np.dtype, what: str) -> None:
+    """Refuse parameters whose samples would overflow the output dtype to infinity."""
+    limit = float(ml_dtypes.finfo(dtype).max)
+    if reach > limit:
+        raise ValueError(
+            f"{what} give values up to {reach:.6g}, beyond the largest {dtype.name} ({limit:.6g})"
+        )

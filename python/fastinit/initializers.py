@@ -1,0 +1,288 @@
+"""The initializers: variance_scaling, the named one-liners, and the plain distributions.
+
+Every sampler returns exactly the same bits for the same (shape, seed, stream,
+parameters, dtype): element i of the (virtual, row-major) full tensor is a pure
+function of the Philox word i of its stream (docs/stream.md). `region=` returns
+full[region] without computing the rest; `out=` fills an existing array in place.
+
+Conventions (docs/conventions.md has the table against Keras, JAX and PyTorch):
+- `variance_scaling` follows Keras/JAX: "truncated_normal" cuts the underlying
+  normal at ±2σ and divides σ by 0.87962566103423978 so the variance is exactly
+  scale/n; "uniform" uses limit sqrt(3 scale / n).
+- Fans default to PyTorch's layout (out, in, *receptive_field); layout="jax"
+  (alias "keras") selects (*receptive_field, in, out); in_axis / out_axis /
+  batch_axis choose any other layout, fan_in= / fan_out= override.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from . import _checks, _core
+from .fans import compute_fans
+from .streams import check_stream
+
+# Std of the standard normal cut to [-2, 2]: sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)).
+TRUNCATED_NORMAL_STD = 0.87962566103423978
+MODES = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
+# Keras spells the plain normal "untruncated_normal".
+_DISTRIBUTION_ALIASES = {"untruncated_normal": "normal"}
+# A truncated interval must span this many float32 steps of erf: deep in one tail
+# the float32 inverse CDF has too little resolution to sample it faithfully.
+_MIN_ERF_STEPS = 4096
+
+
+class _Request(NamedTuple):
+    shape: tuple[int, ...]  # the full, virtual tensor
+    seed: int
+    stream: int
+    dtype: np.dtype
+    start: tuple[int, ...]  # the region to return
+    extent: tuple[int, ...]
+
+
+def _request(shape: Any, seed: Any, dtype: Any, stream: Any, region: Any) -> _Request:
+    shape = _checks.check_shape(shape)
+    seed = _checks.check_seed(seed)
+    stream = check_stream(stream)
+    dtype = _checks.check_dtype(dtype)
+    start, extent = _checks.check_region(region, shape)
+    _checks.check_nbytes(extent, dtype)
+    return _Request(shape, seed, stream, dtype, start, extent)
+
+
+def _sample(request: _Request, params: Any, out: Any, what: str) -> np.ndarray:
+    """Check the output can hold the values, allocate (or take `out`), release the GIL, fill."""
+    _checks.check_representable(params.max_magnitude, request.dtype, what)
+    target = _checks.prepare_out(out, request.extent, request.dtype)
+    if target.size:
+        _core.fill(
+            target,
+            _checks.output_type(request.dtype),
+            params,
+            request.seed,
+            request.stream,
+            request.shape,
+            request.start,
+        )
+    return target
+
+
+def _fan(
+    shape: tuple[int, ...],
+    mode: str,
+    fan_in: Any,
+    fan_out: Any,
+    fan_options: dict[str, Any],
+) -> float:
+    """The n of scale / n for `mode`, from explicit fans or the shape."""
+    explicit = {}
+    for name, value in (("fan_in", fan_in), ("fan_out", fan_out)):
+        if value is not None:
+            explicit[name] = _checks.check_real(name, value)
+            if explicit[name] <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+    needed = ("fan_in", "fan_out") if mode == "fan_avg" else (mode,)
+    if any(name not in explicit for name in needed):
+        computed = dict(zip(("fan_in", "fan_out"), compute_fans(shape, **fan_options)))
+        explicit = {**computed, **explicit}
+    n = sum(explicit[name] for name in needed) / len(needed)
+    if n <= 0 and math.prod(shape) > 0:
+        raise ValueError(f"{mode} of shape {shape} is {n}; it must be > 0")
+    return n
+
+
+def variance_scaling(
+    shape: Sequence[int],
+    seed: int,
+    *,
+    scale: float = 1.0,
+    mode: str = "fan_in",
+    distribution: str = "truncated_normal",
+    dtype: Any = "float32",
+    stream: int | str = 0,
+    out: np.ndarray | None = None,
+    region: tuple[slice, ...] | None = None,
+    layout: str = "torch",
+    in_axis: int | None = None,
+    out_axis: int | None = None,
+    batch_axis: int | Sequence[int] = (),
+    fan_in: float | None = None,
+    fan_out: float | None = None,
+) -> np.ndarray:
+    """Samples with variance scale / n, n = fan_in, fan_out or their mean (`mode`).
+
+    distribution:
+    - "truncated_normal": normal cut at ±2σ of itself, σ = sqrt(scale / n) / 0.8796256610342398
+      so that the variance after truncation is exactly scale / n;
+    - "normal" (Keras: "untruncated_normal"): σ = sqrt(scale / n);
+    - "uniform": uniform on (-limit, limit), limit = sqrt(3 scale / n).
+
+    Fans: see fastinit.fans.compute_fans (layout="torch" default, "jax"/"keras",
+    or in_axis/out_axis/batch_axis); fan_in= / fan_out= override, and are needed
+    for 0-d and 1-d shapes. He et al. (2015), Glorot & Bengio (2010), LeCun et al. (1998).
+    """
+    request = _request(shape, seed, dtype, stream, region)
+    scale = _checks.check_real("scale", scale, positive=True)
+    _checks.check_choice("mode", mode, MODES)
+    distribution = _DISTRIBUTION_ALIASES.get(distribution, distribution)
+    _checks.check_choice("distribution", distribution, DISTRIBUTIONS)
+    fan_options = {
+        "layout": layout,
+        "in_axis": in_axis,
+        "out_axis": out_axis,
+        "batch_axis": batch_axis,
+    }
+    n = _fan(request.shape, mode, fan_in, fan_out, fan_options)
+    if not n > 0:  # zero-size output: nothing to sample, nothing to divide
+        return _checks.prepare_out(out, request.extent, request.dtype)
+    variance = scale / n
+    if distribution == "truncated_normal":
+        std = math.sqrt(variance) / TRUNCATED_NORMAL_STD
+        params = _core.truncated_normal_params(0.0, std, -2.0, 2.0)
+    elif distribution == "normal":
+        params = _core.normal_params(0.0, math.sqrt(variance))
+    else:
+        limit = math.sqrt(3.0 * variance)
+        params = _core.uniform_params(-limit, limit)
+    return _sample(request, params, out, f"scale={scale} with {mode}={n:g}")
+
+
+def _named(name: str, scale: float, mode: str, distribution: str, reference: str) -> Any:
+    def initializer(
+        shape: Sequence[int],
+        seed: int,
+        *,
+        gain: float = 1.0,
+        distribution: str = distribution,
+        **options: Any,
+    ) -> np.ndarray:
+        gain = _checks.check_real("gain", gain, positive=True)
+        return variance_scaling(
+            shape, seed, scale=scale * gain**2, mode=mode, distribution=distribution, **options
+        )
+
+    initializer.__name__ = initializer.__qualname__ = name
+    initializer.__module__ = __name__
+    initializer.__doc__ = (
+        f"variance_scaling(scale={scale:g} * gain**2, mode={mode!r}, "
+        f"distribution={distribution!r}); {reference}.\n\n"
+        "Every keyword of variance_scaling except scale and mode is accepted; "
+        'distribution="normal" gives the untruncated normal of torch.nn.init.'
+    )
+    return initializer
+
+
+glorot_normal = _named("glorot_normal", 1.0, "fan_avg", "truncated_normal", "Glorot & Bengio 2010")
+glorot_uniform = _named("glorot_uniform", 1.0, "fan_avg", "uniform", "Glorot & Bengio 2010")
+he_normal = _named("he_normal", 2.0, "fan_in", "truncated_normal", "He et al. 2015")
+he_uniform = _named("he_uniform", 2.0, "fan_in", "uniform", "He et al. 2015")
+lecun_normal = _named("lecun_normal", 1.0, "fan_in", "truncated_normal", "LeCun et al. 1998")
+lecun_uniform = _named("lecun_uniform", 1.0, "fan_in", "uniform", "LeCun et al. 1998")
+xavier_normal = glorot_normal
+xavier_uniform = glorot_uniform
+kaiming_normal = he_normal
+kaiming_uniform = he_uniform
+
+
+def truncated_normal(
+    shape: Sequence[int],
+    seed: int,
+    *,
+    mean: float = 0.0,
+    std: float = 1.0,
+    lower: float | None = None,
+    upper: float | None = None,
+    a: float | None = None,
+    b: float | None = None,
+    dtype: Any = "float32",
+    stream: int | str = 0,
+    out: np.ndarray | None = None,
+    region: tuple[slice, ...] | None = None,
+) -> np.ndarray:
+    """Normal(mean, std) restricted to an interval, by inverse CDF (one word per value).
+
+    Bounds either in units of std around the mean, `lower` / `upper` (default -2, 2:
+    the Keras/JAX convention), or absolute, `a` / `b` (torch.nn.init.trunc_normal_'s
+    names, default -2, 2). `std` is that of the underlying normal, so the result's
+    std is smaller (0.8796 std for ±2). Infinite bounds are allowed.
+    """
+    request = _request(shape, seed, dtype, stream, region)
+    mean = _checks.check_real("mean", mean)
+    std = _checks.check_real("std", std, positive=True)
+    if (a is not None or b is not None) and (lower is not None or upper is not None):
+        raise ValueError("give the bounds as lower/upper (units of std) or as a/b (absolute), not both")
+    if a is not None or b is not None:
+        a = _checks.check_real("a", -2.0 if a is None else a, allow_inf=True)
+        b = _checks.check_real("b", 2.0 if b is None else b, allow_inf=True)
+        if not a < b:
+            raise ValueError(f"a must be < b, got a={a}, b={b}")
+        lower, upper = (a - mean) / std, (b - mean) / std
+    else:
+        lower = _checks.check_real("lower", -2.0 if lower is None else lower, allow_inf=True)
+        upper = _checks.check_real("upper", 2.0 if upper is None else upper, allow_inf=True)
+        if not lower < upper:
+            raise ValueError(f"lower must be < upper, got lower={lower}, upper={upper}")
+    _check_tail_resolution(lower, upper)
+    params = _core.truncated_normal_params(mean, std, lower, upper)
+    return _sample(request, params, out, f"mean={mean}, std={std} and bounds [{lower}, {upper}]σ")
+
+
+def _check_tail_resolution(lower: float, upper: float) -> None:
+    e_lo, e_hi = _core.erf(lower / math.sqrt(2)), _core.erf(upper / math.sqrt(2))
+    step = float(np.spacing(np.float32(max(abs(e_lo), abs(e_hi)))))
+    if (e_hi - e_lo) / step < _MIN_ERF_STEPS:
+        raise ValueError(
+            f"bounds [{lower:g}, {upper:g}] (units of std) lie too far in one tail: the float32 "
+            "inverse CDF cannot resolve that interval; shift the mean or widen the bounds"
+        )
+
+
+def normal(
+    shape: Sequence[int],
+    seed: int,
+    *,
+    mean: float = 0.0,
+    std: float = 1.0,
+    dtype: Any = "float32",
+    stream: int | str = 0,
+    out: np.ndarray | None = None,
+    region: tuple[slice, ...] | None = None,
+) -> np.ndarray:
+    """Normal(mean, std) by inverse CDF: mean + std sqrt(2) erfinv(x), x on a 2^24-point grid.
+
+    The grid bounds |values - mean| by 5.42 std (a true normal exceeds that with
+    probability 6e-8); docs/stream.md gives the exact formula.
+    """
+    request = _request(shape, seed, dtype, stream, region)
+    mean = _checks.check_real("mean", mean)
+    std = _checks.check_real("std", std, nonnegative=True)
+    return _sample(request, _core.normal_params(mean, std), out, f"mean={mean} and std={std}")
+
+
+def uniform(
+    shape: Sequence[int],
+    seed: int,
+    *,
+    low: float = 0.0,
+    high: float = 1.0,
+    dtype: Any = "float32",
+    stream: int | str = 0,
+    out: np.ndarray | None = None,
+    region: tuple[slice, ...] | None = None,
+) -> np.ndarray:
+    """Uniform on the open interval (low, high): mid + half x, x on a 2^24-point grid.
+
+    Symmetric intervals stay exactly symmetric; float32 values never equal low or
+    high (narrower output dtypes may round onto them).
+    """
+    request = _request(shape, seed, dtype, stream, region)
+    low = _checks.check_real("low", low)
+    high = _checks.check_real("high", high)
+    if low > high:
+        raise ValueError(f"low must be <= high, got low={low}, high={high}")
+    return _sample(request, _core.uniform_params(low, high), out, f"low={low} and high={high}")

@@ -1,0 +1,52 @@
+"""Streams: which of the 2^64 independent Philox streams a tensor draws from.
+
+A stream is an integer in [0, 2^64) or a name. A name maps to an integer by
+    stream_id(name) = first 8 bytes of SHA-256(UTF-8 bytes of name), little-endian,
+so every tensor of a checkpoint can have its own stream, fixed by its name alone.
+docs/stream.md states the whole stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from . import _checks, _core
+
+
+def stream_id(name: str) -> int:
+    """The stream number of a tensor name: SHA-256 of its UTF-8 bytes, first 8 bytes LE."""
+    if not isinstance(name, str):
+        raise TypeError(f"stream name must be a str, got {type(name).__name__}")
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+
+
+def check_stream(stream: Any) -> int:
+    if isinstance(stream, str):
+        return stream_id(stream)
+    return _checks.check_int("stream", stream, high=_checks.U64_LIMIT)
+
+
+def random_bits(n: int, seed: int, *, stream: int | str = 0, offset: int = 0) -> np.ndarray:
+    """Words offset .. offset + n - 1 of the stream, as uint32.
+
+    Word i is word (i mod 4) of Philox4x32-10 applied to the counter
+    (i div 4 mod 2^32, i div 4 >> 32, stream mod 2^32, stream >> 32) under the key
+    (seed mod 2^32, seed >> 32). Every sampler draws element i from word i.
+    """
+    n = _checks.check_int("n", n, high=1 << 63)
+    seed = _checks.check_seed(seed)
+    stream = check_stream(stream)
+    offset = _checks.check_int("offset", offset, high=_checks.U64_LIMIT)
+    if offset + n > _checks.U64_LIMIT:
+        raise OverflowError(f"offset + n must be <= 2^64, got {offset} + {n}")
+    out = _checks.prepare_out(None, (n,), np.dtype(np.uint32))
+    if n:
+        _core.fill_range(out, _core.OutputType.uint32, _UNUSED_PARAMS, seed, stream, offset)
+    return out
+
+
+# Raw words take no transform; the core still wants a Params value.
+_UNUSED_PARAMS = _core.uniform_params(-1.0, 1.0)
