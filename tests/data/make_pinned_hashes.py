@@ -1,0 +1,77 @@
+"""Writes pinned_hashes.json: SHA-256 of output bytes over a grid of calls.
+
+The hashes pin the stream: tests/test_pinned.py recomputes them, so any change
+to the bits fastinit produces (Philox, counter layout, conversion, transforms,
+rounding, parameter setup) fails loudly. Regenerate only for a deliberate,
+documented change of stream, and say so in the changelog:
+
+    python tests/data/make_pinned_hashes.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+
+import numpy as np
+
+import fastinit
+
+HERE = pathlib.Path(__file__).parent
+OUTPUT = HERE / "pinned_hashes.json"
+
+SAMPLERS = {
+    "glorot_normal": lambda shape, **kw: fastinit.glorot_normal(shape, **kw),
+    "glorot_uniform": lambda shape, **kw: fastinit.glorot_uniform(shape, **kw),
+    "he_normal": lambda shape, **kw: fastinit.he_normal(shape, **kw),
+    "he_uniform": lambda shape, **kw: fastinit.he_uniform(shape, **kw),
+    "lecun_normal": lambda shape, **kw: fastinit.lecun_normal(shape, **kw),
+    "lecun_uniform": lambda shape, **kw: fastinit.lecun_uniform(shape, **kw),
+    "xavier_normal_untruncated": lambda shape, **kw: fastinit.glorot_normal(
+        shape, distribution="normal", **kw
+    ),
+    "normal": lambda shape, **kw: fastinit.normal(shape, mean=0.25, std=3.0, **kw),
+    "uniform": lambda shape, **kw: fastinit.uniform(shape, low=-3.0, high=5.0, **kw),
+    "truncated_normal": lambda shape, **kw: fastinit.truncated_normal(
+        shape, mean=1.0, std=0.5, lower=-1.0, upper=3.0, **kw
+    ),
+}
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+SHAPES = ((33, 17), (4, 3, 5, 5))
+SEEDS = (0, 2**64 - 1)
+STREAMS = (0, "decoder.layers.0.weight")
+
+
+def cases():
+    """(key, thunk) for every pinned call."""
+    for name, sampler in SAMPLERS.items():
+        for dtype in DTYPES:
+            for shape in SHAPES:
+                for seed in SEEDS:
+                    for stream in STREAMS:
+                        key = f"{name}|{dtype}|{'x'.join(map(str, shape))}|{seed}|{stream}"
+                        yield key, (
+                            lambda s=sampler, shape=shape, seed=seed, dtype=dtype, stream=stream: s(
+                                shape, seed=seed, dtype=dtype, stream=stream
+                            )
+                        )
+    for seed in SEEDS:
+        for offset in (0, 3, 4 * 2**32 - 5):
+            yield f"random_bits|{seed}|{offset}", (
+                lambda seed=seed, offset=offset: fastinit.random_bits(1001, seed, offset=offset)
+            )
+
+
+def digest(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def main() -> None:
+    hashes = {key: digest(make()) for key, make in cases()}
+    OUTPUT.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {len(hashes)} hashes to {OUTPUT}")
+
+
+if __name__ == "__main__":
+    main()
