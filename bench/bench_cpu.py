@@ -17,12 +17,11 @@ import os
 import platform
 import statistics
 import time
-from typing import Callable
-
-import ml_dtypes
-import numpy as np
+from collections.abc import Callable
 
 import fastinit
+import ml_dtypes
+import numpy as np
 
 try:
     import torch
@@ -61,7 +60,10 @@ def _cases(n: int, dtype: str) -> dict[str, Callable[[], object]]:
     }
     if torch is not None:
         torch_dtype = getattr(torch, dtype)
-        empty = lambda: torch.empty(shape, dtype=torch_dtype)  # noqa: E731
+
+        def empty():
+            return torch.empty(shape, dtype=torch_dtype)
+
         cases |= {
             "torch trunc_normal_": lambda: torch.nn.init.trunc_normal_(
                 empty(), std=std / fastinit.TRUNCATED_NORMAL_STD, a=-2 * std, b=2 * std
@@ -85,8 +87,10 @@ def main() -> None:
     if torch is not None:
         torch.set_num_threads(threads)
     print(f"machine: {platform.processor() or platform.machine()}, {threads} cores available")
-    print(f"fastinit {fastinit.__version__}, numpy {np.__version__}, "
-          f"torch {torch.__version__ if torch else 'absent'} ({threads} threads)")
+    print(
+        f"fastinit {fastinit.__version__}, numpy {np.__version__}, "
+        f"torch {torch.__version__ if torch else 'absent'} ({threads} threads)"
+    )
     for dtype in args.dtypes:
         itemsize = 2 if dtype in ("bfloat16", "float16") else np.dtype(dtype).itemsize
         for size in args.sizes:
@@ -96,8 +100,11 @@ def main() -> None:
             for name, fn in _cases(n, dtype).items():
                 times = _time(fn, args.repeat)
                 medians[name] = median = statistics.median(times)
-                print(f"  {name:<36} {median * 1e3:9.2f} ms  [{min(times) * 1e3:.2f}..{max(times) * 1e3:.2f}]"
-                      f"  {n / median / 1e6:8.1f} M/s  {n * itemsize / median / 1e9:6.2f} GB/s")
+                spread = f"[{min(times) * 1e3:.2f}..{max(times) * 1e3:.2f}]"
+                print(
+                    f"  {name:<36} {median * 1e3:9.2f} ms  {spread}"
+                    f"  {n / median / 1e6:8.1f} M/s  {n * itemsize / median / 1e9:6.2f} GB/s"
+                )
             ours = medians["fastinit glorot_normal (truncated)"]
             for name in medians:
                 if not name.startswith("fastinit"):

@@ -15,7 +15,7 @@ import math
 import statistics
 import sys
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -68,7 +68,8 @@ def _sample(args: argparse.Namespace) -> int:
     print(f"fastinit {__version__}: {args.init}{list(shape)} {dtype.name}, seed {args.seed}")
     print(f"  formula  std = sqrt({scale:g} / {mode} {n:g}) = {std:.6g}  ({distribution})")
     print(f"  sample  mean = {mean:+.3e}   (|mean| <= {mean_tol:.2e})")
-    print(f"  sample   std = {sample_std:.6g}  (|std - formula| = {abs(sample_std - std):.2e} <= {std_tol:.2e})")
+    error = abs(sample_std - std)
+    print(f"  sample   std = {sample_std:.6g}  (|std - formula| = {error:.2e} <= {std_tol:.2e})")
     print(f"  check: {'PASS' if ok else 'FAIL'}")
 
     ours = _median_seconds(lambda: init(shape, args.seed, dtype=dtype), args.repeat)
@@ -78,12 +79,16 @@ def _sample(args: argparse.Namespace) -> int:
         baseline_name = "numpy random(float32) * 2l - l"
 
         def baseline() -> np.ndarray:
-            return (rng.random(shape, dtype=np.float32) * np.float32(2 * limit) - np.float32(limit)).astype(dtype, copy=False)
+            return (
+                rng.random(shape, dtype=np.float32) * np.float32(2 * limit) - np.float32(limit)
+            ).astype(dtype, copy=False)
     else:
         baseline_name = "numpy standard_normal(float32) * std (untruncated)"
 
         def baseline() -> np.ndarray:
-            return (rng.standard_normal(shape, dtype=np.float32) * np.float32(std)).astype(dtype, copy=False)
+            return (rng.standard_normal(shape, dtype=np.float32) * np.float32(std)).astype(
+                dtype, copy=False
+            )
 
     theirs = _median_seconds(baseline, args.repeat)
     print(f"  time (median of {args.repeat}, {size:,} values):")

@@ -17,7 +17,8 @@ Conventions (docs/conventions.md has the table against Keras, JAX and PyTorch):
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -88,7 +89,7 @@ def _fan(
                 raise ValueError(f"{name} must be > 0, got {value}")
     needed = ("fan_in", "fan_out") if mode == "fan_avg" else (mode,)
     if any(name not in explicit for name in needed):
-        computed = dict(zip(("fan_in", "fan_out"), compute_fans(shape, **fan_options)))
+        computed = dict(zip(("fan_in", "fan_out"), compute_fans(shape, **fan_options), strict=True))
         explicit = {**computed, **explicit}
     n = sum(explicit[name] for name in needed) / len(needed)
     if n <= 0 and math.prod(shape) > 0:
@@ -215,7 +216,9 @@ def truncated_normal(
     mean = _checks.check_real("mean", mean)
     std = _checks.check_real("std", std, positive=True)
     if (a is not None or b is not None) and (lower is not None or upper is not None):
-        raise ValueError("give the bounds as lower/upper (units of std) or as a/b (absolute), not both")
+        raise ValueError(
+            "give the bounds as lower/upper (units of std) or as a/b (absolute), not both"
+        )
     if a is not None or b is not None:
         a = _checks.check_real("a", -2.0 if a is None else a, allow_inf=True)
         b = _checks.check_real("b", 2.0 if b is None else b, allow_inf=True)

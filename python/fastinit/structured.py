@@ -9,7 +9,8 @@ what its reproducibility guarantee is.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -67,8 +68,8 @@ def _place(
     """Zeros with `value` at the full-tensor indices `hot` that fall inside the region."""
     target = _fill_value(extent, 0.0, dtype, out)
     for index in hot:
-        local = tuple(i - s for i, s in zip(index, start))
-        if all(0 <= i < e for i, e in zip(local, extent)):
+        local = tuple(i - s for i, s in zip(index, start, strict=True))
+        if all(0 <= i < e for i, e in zip(local, extent, strict=True)):
             target[local] = value
     return target
 
@@ -119,7 +120,9 @@ def dirac(
     per_group = shape[0] // groups
     centre = tuple(k // 2 for k in shape[2:])
     hot = (
-        (g * per_group + d, d, *centre) for g in range(groups) for d in range(min(per_group, shape[1]))
+        (g * per_group + d, d, *centre)
+        for g in range(groups)
+        for d in range(min(per_group, shape[1]))
     )
     return _place(extent, start, hot, gain, dtype, out)
 
@@ -159,7 +162,6 @@ def orthogonal(
     if rows < cols:
         q = q.T
     full = (gain * q).astype(np.float32).reshape(request.shape)
-    box = tuple(slice(s, s + e) for s, e in zip(request.start, request.extent))
+    box = tuple(slice(s, s + e) for s, e in zip(request.start, request.extent, strict=True))
     target[...] = full[box].astype(request.dtype)
     return target
-

@@ -10,13 +10,14 @@ documented change of stream, and say so in the changelog:
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import json
 import pathlib
 
-import numpy as np
-
 import fastinit
+import numpy as np
 
 HERE = pathlib.Path(__file__).parent
 OUTPUT = HERE / "pinned_hashes.json"
@@ -46,21 +47,12 @@ STREAMS = (0, "decoder.layers.0.weight")
 def cases():
     """(key, thunk) for every pinned call."""
     for name, sampler in SAMPLERS.items():
-        for dtype in DTYPES:
-            for shape in SHAPES:
-                for seed in SEEDS:
-                    for stream in STREAMS:
-                        key = f"{name}|{dtype}|{'x'.join(map(str, shape))}|{seed}|{stream}"
-                        yield key, (
-                            lambda s=sampler, shape=shape, seed=seed, dtype=dtype, stream=stream: s(
-                                shape, seed=seed, dtype=dtype, stream=stream
-                            )
-                        )
-    for seed in SEEDS:
-        for offset in (0, 3, 4 * 2**32 - 5):
-            yield f"random_bits|{seed}|{offset}", (
-                lambda seed=seed, offset=offset: fastinit.random_bits(1001, seed, offset=offset)
-            )
+        for dtype, shape, seed, stream in itertools.product(DTYPES, SHAPES, SEEDS, STREAMS):
+            key = f"{name}|{dtype}|{'x'.join(map(str, shape))}|{seed}|{stream}"
+            yield key, functools.partial(sampler, shape, seed=seed, dtype=dtype, stream=stream)
+    for seed, offset in itertools.product(SEEDS, (0, 3, 4 * 2**32 - 5)):
+        key = f"random_bits|{seed}|{offset}"
+        yield key, functools.partial(fastinit.random_bits, 1001, seed, offset=offset)
 
 
 def digest(array: np.ndarray) -> str:
