@@ -23,15 +23,6 @@ from . import __version__, initializers
 from ._checks import check_dtype
 from .fans import compute_fans
 
-# name -> (scale, mode, distribution) of the variance_scaling it is.
-_NAMED = {
-    "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
-    "glorot_uniform": (1.0, "fan_avg", "uniform"),
-    "he_normal": (2.0, "fan_in", "truncated_normal"),
-    "he_uniform": (2.0, "fan_in", "uniform"),
-    "lecun_normal": (1.0, "fan_in", "truncated_normal"),
-    "lecun_uniform": (1.0, "fan_in", "uniform"),
-}
 # Kurtosis (mu4 / sigma^4) of each distribution, for the standard error of the std.
 _KURTOSIS = {"truncated_normal": 2.3637, "uniform": 1.8}
 _SIGMAS = 6.0  # tolerance in standard errors: a correct sampler never fails it
@@ -48,7 +39,7 @@ def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    scale, mode, distribution = _NAMED[args.init]
+    scale, mode, distribution, _ = initializers.NAMED[args.init]
     shape = tuple(args.shape)
     dtype = check_dtype(args.dtype)
     fan_in, fan_out = compute_fans(shape)
@@ -103,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fastinit {__version__}")
     commands = parser.add_subparsers(dest="command")
     sample = commands.add_parser("sample", help="sample a weight, check it, time it (default)")
-    sample.add_argument("--init", choices=sorted(_NAMED), default="glorot_normal")
+    sample.add_argument("--init", choices=sorted(initializers.NAMED), default="glorot_normal")
     sample.add_argument("--shape", type=int, nargs="+", default=[4096, 4096])
     sample.add_argument("--dtype", default="float32", help="float32, float64, float16 or bfloat16")
     sample.add_argument("--seed", type=int, default=0)

@@ -153,13 +153,26 @@ def variance_scaling(
     return _sample(request, params, out, f"scale={scale} with {mode}={n:g}")
 
 
-def _named(name: str, scale: float, mode: str, distribution: str, reference: str) -> Any:
+# The named initializers: name -> (scale, mode, distribution, reference).
+NAMED = {
+    "glorot_normal": (1.0, "fan_avg", "truncated_normal", "Glorot & Bengio 2010"),
+    "glorot_uniform": (1.0, "fan_avg", "uniform", "Glorot & Bengio 2010"),
+    "he_normal": (2.0, "fan_in", "truncated_normal", "He et al. 2015"),
+    "he_uniform": (2.0, "fan_in", "uniform", "He et al. 2015"),
+    "lecun_normal": (1.0, "fan_in", "truncated_normal", "LeCun et al. 1998"),
+    "lecun_uniform": (1.0, "fan_in", "uniform", "LeCun et al. 1998"),
+}
+
+
+def _named(name: str) -> Any:
+    scale, mode, default_distribution, reference = NAMED[name]
+
     def initializer(
         shape: Sequence[int],
         seed: int,
         *,
         gain: float = 1.0,
-        distribution: str = distribution,
+        distribution: str = default_distribution,
         **options: Any,
     ) -> np.ndarray:
         gain = _checks.check_real("gain", gain, positive=True)
@@ -171,19 +184,19 @@ def _named(name: str, scale: float, mode: str, distribution: str, reference: str
     initializer.__module__ = __name__
     initializer.__doc__ = (
         f"variance_scaling(scale={scale:g} * gain**2, mode={mode!r}, "
-        f"distribution={distribution!r}); {reference}.\n\n"
+        f"distribution={default_distribution!r}); {reference}.\n\n"
         "Every keyword of variance_scaling except scale and mode is accepted; "
         'distribution="normal" gives the untruncated normal of torch.nn.init.'
     )
     return initializer
 
 
-glorot_normal = _named("glorot_normal", 1.0, "fan_avg", "truncated_normal", "Glorot & Bengio 2010")
-glorot_uniform = _named("glorot_uniform", 1.0, "fan_avg", "uniform", "Glorot & Bengio 2010")
-he_normal = _named("he_normal", 2.0, "fan_in", "truncated_normal", "He et al. 2015")
-he_uniform = _named("he_uniform", 2.0, "fan_in", "uniform", "He et al. 2015")
-lecun_normal = _named("lecun_normal", 1.0, "fan_in", "truncated_normal", "LeCun et al. 1998")
-lecun_uniform = _named("lecun_uniform", 1.0, "fan_in", "uniform", "LeCun et al. 1998")
+glorot_normal = _named("glorot_normal")
+glorot_uniform = _named("glorot_uniform")
+he_normal = _named("he_normal")
+he_uniform = _named("he_uniform")
+lecun_normal = _named("lecun_normal")
+lecun_uniform = _named("lecun_uniform")
 xavier_normal = glorot_normal
 xavier_uniform = glorot_uniform
 kaiming_normal = he_normal
