@@ -31,14 +31,28 @@ _OUTPUT_TYPES = {
 DTYPE_NAMES = "float32, float64, float16, bfloat16"
 
 
-def check_int(name: str, value: Any, *, low: int = 0, high: int | None = None) -> int:
-    """An integer (Python or NumPy, never bool) in [low, high)."""
+def _integer(name: str, value: Any) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    value = operator.index(value)
-    if value < low or (high is not None and value >= high):
-        allowed = f">= {low}" if high is None else f"in [{low}, {_power_of_two(high)})"
-        raise OverflowError(f"{name} must be {allowed}, got {value}")
+    return operator.index(value)
+
+
+def check_int(name: str, value: Any, *, low: int = 0, high: int | None = None) -> int:
+    """A count-like integer (Python or NumPy, never bool): ValueError below low,
+    OverflowError at or above high."""
+    value = _integer(name, value)
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value >= high:
+        raise OverflowError(f"{name} must be < {_power_of_two(high)}, got {value}")
+    return value
+
+
+def check_u64(name: str, value: Any) -> int:
+    """An integer in [0, 2^64): a seed, stream or word offset (OverflowError outside)."""
+    value = _integer(name, value)
+    if not 0 <= value < U64_LIMIT:
+        raise OverflowError(f"{name} must be in [0, 2^64), got {value}")
     return value
 
 
@@ -47,7 +61,7 @@ def _power_of_two(n: int) -> str:
 
 
 def check_seed(seed: Any) -> int:
-    return check_int("seed", seed, high=U64_LIMIT)
+    return check_u64("seed", seed)
 
 
 def check_real(
@@ -107,6 +121,8 @@ def check_shape(shape: Any) -> tuple[int, ...]:
             raise TypeError(f"shape[{axis}] must be a non-negative integer, got {dim!r}")
         if dim < 0:
             raise ValueError(f"shape[{axis}] must be >= 0, got {dim}")
+        if dim >= _INDEX_LIMIT:
+            raise OverflowError(f"shape[{axis}] must be < 2^63, got {dim}")
         dims.append(int(dim))
     if math.prod(dims) >= _INDEX_LIMIT:
         raise OverflowError(f"shape {tuple(dims)} has more than 2^63 - 1 elements")
@@ -186,5 +202,5 @@ def check_representable(reach: float, dtype: np.dtype, what: str) -> None:
     limit = float(ml_dtypes.finfo(dtype).max)
     if reach > limit:
         raise ValueError(
-            f"{what} give values up to {reach:.6g}, beyond the largest {dtype.name} ({limit:.6g})"
+            f"{what}: values reach {reach:.6g}, beyond the largest {dtype.name} ({limit:.6g})"
         )

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _checks, _core
-from .fans import compute_fans
+from .fans import LAYOUTS, compute_fans
 from .streams import check_stream
 
 # Std of the standard normal cut to [-2, 2]: sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)).
@@ -132,6 +132,7 @@ def variance_scaling(
     _checks.check_choice("mode", mode, MODES)
     distribution = _DISTRIBUTION_ALIASES.get(distribution, distribution)
     _checks.check_choice("distribution", distribution, DISTRIBUTIONS)
+    _checks.check_choice("layout", layout, tuple(LAYOUTS))
     fan_options = {
         "layout": layout,
         "in_axis": in_axis,

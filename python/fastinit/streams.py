@@ -26,7 +26,7 @@ def stream_id(name: str) -> int:
 def check_stream(stream: Any) -> int:
     if isinstance(stream, str):
         return stream_id(stream)
-    return _checks.check_int("stream", stream, high=_checks.U64_LIMIT)
+    return _checks.check_u64("stream", stream)
 
 
 def random_bits(n: int, seed: int, *, stream: int | str = 0, offset: int = 0) -> np.ndarray:
@@ -36,10 +36,10 @@ def random_bits(n: int, seed: int, *, stream: int | str = 0, offset: int = 0) ->
     (i div 4 mod 2^32, i div 4 >> 32, stream mod 2^32, stream >> 32) under the key
     (seed mod 2^32, seed >> 32). Every sampler draws element i from word i.
     """
-    n = _checks.check_int("n", n, high=1 << 63)
+    n = _checks.check_int("n", n, high=1 << 61)  # n * 4 bytes < 2^63
     seed = _checks.check_seed(seed)
     stream = check_stream(stream)
-    offset = _checks.check_int("offset", offset, high=_checks.U64_LIMIT)
+    offset = _checks.check_u64("offset", offset)
     if offset + n > _checks.U64_LIMIT:
         raise OverflowError(f"offset + n must be <= 2^64, got {offset} + {n}")
     out = _checks.prepare_out(None, (n,), np.dtype(np.uint32))

@@ -18,8 +18,10 @@ from . import _checks
 from .initializers import _request, normal
 
 
-def _fill_value(shape: tuple[int, ...], value: float, dtype: np.dtype, out: Any) -> np.ndarray:
-    _checks.check_representable(abs(value), dtype, f"value {value}")
+def _fill_value(
+    shape: tuple[int, ...], value: float, dtype: np.dtype, out: Any, what: str
+) -> np.ndarray:
+    _checks.check_representable(abs(value), dtype, what)
     target = _checks.prepare_out(out, shape, dtype)
     target[...] = value
     return target
@@ -44,7 +46,7 @@ def constant(
     """Every element equal to `value` (finite), rounded once into dtype."""
     _, dtype, _, extent = _region(shape, dtype, region)
     value = _checks.check_real("value", value)
-    return _fill_value(extent, value, dtype, out)
+    return _fill_value(extent, value, dtype, out, f"value={value}")
 
 
 def zeros(shape: Sequence[int], **options: Any) -> np.ndarray:
@@ -65,8 +67,9 @@ def _place(
     dtype: np.dtype,
     out: Any,
 ) -> np.ndarray:
-    """Zeros with `value` at the full-tensor indices `hot` that fall inside the region."""
-    target = _fill_value(extent, 0.0, dtype, out)
+    """Zeros with gain `value` at the full-tensor indices `hot` that fall inside the region."""
+    target = _fill_value(extent, value, dtype, out, f"gain={value}")
+    target[...] = 0
     for index in hot:
         local = tuple(i - s for i, s in zip(index, start, strict=True))
         if all(0 <= i < e for i, e in zip(local, extent, strict=True)):
