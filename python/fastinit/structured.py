@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from . import _checks
@@ -23,8 +24,24 @@ def _fill_value(
 ) -> np.ndarray:
     _checks.check_representable(abs(value), dtype, what)
     target = _checks.prepare_out(out, shape, dtype)
-    target[...] = value
+    target[...] = _round_once(value, dtype)
     return target
+
+
+def _round_once(value: float, dtype: np.dtype) -> Any:
+    """`value` rounded to nearest-even in dtype with a single rounding.
+
+    ml_dtypes casts float64 to bfloat16 through float32, and that double rounding
+    can go wrong at a bfloat16 midpoint. Rounding to float32 "to odd" first (an
+    inexact result keeps its lowest bit set) makes the second rounding exact.
+    """
+    if dtype != np.dtype(ml_dtypes.bfloat16):
+        return dtype.type(value)
+    narrow = np.float32(value)
+    if float(narrow) != value and not narrow.view(np.uint32) & 1:
+        toward = np.float32(np.inf if value > float(narrow) else -np.inf)
+        narrow = np.nextafter(narrow, toward)
+    return dtype.type(narrow)
 
 
 def _region(shape: Any, dtype: Any, region: Any) -> tuple[tuple[int, ...], np.dtype, tuple, tuple]:
@@ -68,8 +85,9 @@ def _place(
     out: Any,
 ) -> np.ndarray:
     """Zeros with gain `value` at the full-tensor indices `hot` that fall inside the region."""
-    target = _fill_value(extent, value, dtype, out, f"gain={value}")
-    target[...] = 0
+    _checks.check_representable(abs(value), dtype, f"gain={value}")
+    target = _fill_value(extent, 0.0, dtype, out, "zeros")
+    value = _round_once(value, dtype)
     for index in hot:
         local = tuple(i - s for i, s in zip(index, start, strict=True))
         if all(0 <= i < e for i, e in zip(local, extent, strict=True)):
