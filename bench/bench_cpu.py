@@ -1,12 +1,13 @@
-"""CPU throughput of fastinit beside NumPy and torch, measured in one run.
+"""CPU throughput of fastinit beside NumPy and torch, all measured in one run.
 
-    python bench/bench_cpu.py                 # 10^6 and 10^7 elements
-    python bench/bench_cpu.py --sizes 1e8     # add bigger sizes
+    python bench/bench_cpu.py                       # 10^6, 10^7, 10^8; float32 and bfloat16
+    python bench/bench_cpu.py --sizes 1e6 1e9 --dtypes float32 --only-fastinit
 
-Each case is timed on a fresh output every repetition (page faults of the new
-allocation count, as they do for users); medians and the spread (min..max) of
---repeat runs are printed, with samples/s, output GB/s and the ratio against
-each baseline. torch is optional and uses as many threads as fastinit.
+Every case allocates a fresh output each repetition (page faults count, as they do
+for users) and the first call is a warm-up. It prints medians and the spread
+[min..max] over --repeat runs, samples/s, output GB/s, and the ratios the targets
+are stated in; torch (optional) runs with as many threads as fastinit. Also: scaling
+from 1 to all threads, the per-call time of a 256-element tensor, and peak memory.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import argparse
 import math
 import os
 import platform
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -28,11 +32,11 @@ try:
 except ImportError:  # torch is an optional extra
     torch = None
 
-FAN = 4096  # weights are (n / FAN, FAN): glorot std = sqrt(2 / (FAN + n / FAN))
+FAN = 4096  # weights are (n / FAN, FAN)
 
 
-def _time(fn: Callable[[], object], repeat: int) -> list[float]:
-    fn()
+def measure(fn: Callable[[], object], repeat: int) -> list[float]:
+    fn()  # warm-up
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -41,74 +45,179 @@ def _time(fn: Callable[[], object], repeat: int) -> list[float]:
     return times
 
 
-def _cases(n: int, dtype: str) -> dict[str, Callable[[], object]]:
+def numpy_truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], std: float):
+    """NumPy has no truncated normal: the usual resampling loop, cut at ±2 std."""
+    x = rng.standard_normal(shape, dtype=np.float32)
+    bad = np.abs(x) > 2
+    while bad.any():
+        x[bad] = rng.standard_normal(int(bad.sum()), dtype=np.float32)
+        bad = np.abs(x) > 2
+    x *= np.float32(std)
+    return x
+
+
+def cases(n: int, dtype: str, only_fastinit: bool) -> dict[str, Callable[[], object]]:
     shape = (n // FAN, FAN)
     std = math.sqrt(2.0 / (shape[0] + shape[1]))
     limit = math.sqrt(3.0) * std
-    np_dtype = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(dtype)
+    out_dtype = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(dtype)
     rng = np.random.default_rng(0)
-    cases = {
-        "fastinit glorot_normal (truncated)": lambda: fastinit.glorot_normal(shape, 0, dtype=dtype),
+    found = {
+        "fastinit glorot_normal": lambda: fastinit.glorot_normal(shape, 0, dtype=dtype),
         "fastinit glorot_uniform": lambda: fastinit.glorot_uniform(shape, 0, dtype=dtype),
         "fastinit normal": lambda: fastinit.normal(shape, 0, std=std, dtype=dtype),
-        "numpy standard_normal(f32)*std": lambda: (
+    }
+    if only_fastinit:
+        return found
+    found |= {
+        "numpy standard_normal": lambda: (
             rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
-        ).astype(np_dtype, copy=False),
-        "numpy random(f32) scaled": lambda: (
+        ).astype(out_dtype, copy=False),
+        "numpy random": lambda: (
             rng.random(shape, dtype=np.float32) * np.float32(2 * limit) - np.float32(limit)
-        ).astype(np_dtype, copy=False),
+        ).astype(out_dtype, copy=False),
+        "numpy truncated (resampling)": lambda: numpy_truncated_normal(rng, shape, std).astype(
+            out_dtype, copy=False
+        ),
     }
     if torch is not None:
         torch_dtype = getattr(torch, dtype)
+        init = torch.nn.init
 
         def empty():
             return torch.empty(shape, dtype=torch_dtype)
 
-        cases |= {
-            "torch trunc_normal_": lambda: torch.nn.init.trunc_normal_(
+        found |= {
+            "torch trunc_normal_": lambda: init.trunc_normal_(
                 empty(), std=std / fastinit.TRUNCATED_NORMAL_STD, a=-2 * std, b=2 * std
             ),
-            "torch normal_": lambda: torch.nn.init.normal_(empty(), std=std),
-            "torch uniform_": lambda: torch.nn.init.uniform_(empty(), -limit, limit),
-            "torch xavier_normal_": lambda: torch.nn.init.xavier_normal_(empty()),
-            "torch kaiming_uniform_": lambda: torch.nn.init.kaiming_uniform_(empty()),
+            "torch normal_": lambda: init.normal_(empty(), std=std),
+            "torch uniform_": lambda: init.uniform_(empty(), -limit, limit),
+            "torch xavier_normal_": lambda: init.xavier_normal_(empty()),
+            "torch xavier_uniform_": lambda: init.xavier_uniform_(empty()),
+            "torch kaiming_normal_": lambda: init.kaiming_normal_(empty()),
+            "torch kaiming_uniform_": lambda: init.kaiming_uniform_(empty()),
         }
-    return cases
+    return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=float, nargs="+", default=[1e6, 1e7])
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+RATIOS = [  # (ours, theirs): the ratios the targets are stated in
+    ("fastinit glorot_normal", "numpy standard_normal"),
+    ("fastinit glorot_normal", "torch normal_"),
+    ("fastinit glorot_normal", "torch trunc_normal_"),
+    ("fastinit glorot_normal", "numpy truncated (resampling)"),
+    ("fastinit glorot_uniform", "numpy random"),
+    ("fastinit glorot_uniform", "torch uniform_"),
+]
 
-    threads = len(os.sched_getaffinity(0))
-    if torch is not None:
-        torch.set_num_threads(threads)
-    print(f"machine: {platform.processor() or platform.machine()}, {threads} cores available")
-    print(
-        f"fastinit {fastinit.__version__}, numpy {np.__version__}, "
-        f"torch {torch.__version__ if torch else 'absent'} ({threads} threads)"
-    )
+
+def throughput(args: argparse.Namespace) -> dict[tuple[str, int], float]:
+    per_element = {}
     for dtype in args.dtypes:
-        itemsize = 2 if dtype in ("bfloat16", "float16") else np.dtype(dtype).itemsize
+        itemsize = np.dtype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype).itemsize
         for size in args.sizes:
             n = int(size) // FAN * FAN
             print(f"\n{n:.0e} elements, {dtype}")
             medians = {}
-            for name, fn in _cases(n, dtype).items():
-                times = _time(fn, args.repeat)
+            for name, fn in cases(n, dtype, args.only_fastinit).items():
+                times = measure(fn, args.repeat if n < 5e8 else 2)
                 medians[name] = median = statistics.median(times)
-                spread = f"[{min(times) * 1e3:.2f}..{max(times) * 1e3:.2f}]"
+                per_element[(f"{name} {dtype}", n)] = median / n
+                spread = f"[{min(times) * 1e3:.1f}..{max(times) * 1e3:.1f}]"
                 print(
-                    f"  {name:<36} {median * 1e3:9.2f} ms  {spread}"
+                    f"  {name:<30} {median * 1e3:10.2f} ms {spread:>22}"
                     f"  {n / median / 1e6:8.1f} M/s  {n * itemsize / median / 1e9:6.2f} GB/s"
                 )
-            ours = medians["fastinit glorot_normal (truncated)"]
-            for name in medians:
-                if not name.startswith("fastinit"):
-                    print(f"  glorot_normal speed / {name}: {medians[name] / ours:.2f}x")
+            for ours, theirs in RATIOS:
+                if ours in medians and theirs in medians:
+                    print(f"  {ours} vs {theirs}: {medians[theirs] / medians[ours]:.2f}x faster")
+    return per_element
+
+
+def thread_scaling(n: int, repeat: int) -> None:
+    shape = (n // FAN, FAN)
+    threads = fastinit.get_num_threads()
+    print(f"\nthread scaling, glorot_normal float32, {n:.0e} elements")
+    base = None
+    for t in sorted({1, threads}):
+        median = statistics.median(
+            measure(lambda t=t: fastinit.glorot_normal(shape, 0, threads=t), repeat)
+        )
+        base = base or median
+        print(f"  {t} thread(s): {median * 1e3:8.2f} ms   speed-up {base / median:.2f}x")
+
+
+def small_tensors(repeat: int) -> None:
+    print("\nper call, 256 elements (median of batches of 2000 calls)")
+    rng = np.random.default_rng(0)
+    calls = {
+        "numpy standard_normal(256, float32)": lambda: rng.standard_normal(256, dtype=np.float32),
+        "numpy random(256, float32)": lambda: rng.random(256, dtype=np.float32),
+        "fastinit glorot_normal((16, 16))": lambda: fastinit.glorot_normal((16, 16), 0),
+        "fastinit normal((256,))": lambda: fastinit.normal((256,), 0),
+        "fastinit uniform((256,))": lambda: fastinit.uniform((256,), 0),
+        "fastinit zeros((256,))": lambda: fastinit.zeros((256,)),
+    }
+    if torch is not None:
+        calls["torch normal_(empty(256))"] = lambda: torch.nn.init.normal_(torch.empty(256))
+    for name, fn in calls.items():
+
+        def batch(fn=fn):
+            for _ in range(2000):
+                fn()
+
+        median = statistics.median(measure(batch, repeat)) / 2000
+        print(f"  {name:<38} {median * 1e6:7.2f} us")
+
+
+def peak_memory(n: int) -> None:
+    """Peak RSS of a fresh process that makes one glorot_normal of n float32 values."""
+    code = (
+        "import resource, fastinit;"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        f"x = fastinit.glorot_normal(({n // FAN}, {FAN}), 0);"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        "print(before, after)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    before, after = (int(v) for v in result.stdout.split()[-2:])
+    output = n * 4 / 2**20
+    grown = (after - before) / 1024
+    print(f"\npeak memory, glorot_normal of {n:.0e} float32 ({output:.0f} MiB of output):")
+    print(f"  resident set grew by {grown:.0f} MiB ({grown / output:.3f}x the output)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1e6, 1e7, 1e8])
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only-fastinit", action="store_true", help="skip NumPy and torch")
+    args = parser.parse_args()
+
+    threads = fastinit.get_num_threads()
+    if torch is not None:
+        torch.set_num_threads(threads)
+    cpu = platform.processor() or platform.machine()
+    print(f"machine: {cpu}, {os.cpu_count()} CPUs, {len(os.sched_getaffinity(0))} usable")
+    torch_version = torch.__version__ if torch is not None else "absent"
+    print(
+        f"fastinit {fastinit.__version__} (target {fastinit.cpu_target()}, {threads} threads), "
+        f"numpy {np.__version__}, torch {torch_version} ({threads} threads)"
+    )
+    per_element = throughput(args)
+    largest = int(max(args.sizes)) // FAN * FAN
+    thread_scaling(min(largest, 10**8), args.repeat)
+    small_tensors(args.repeat)
+    peak_memory(min(largest, 10**8))
+    print("\nper-element time across sizes (max / min, flat is 1.00):")
+    names = sorted({name for name, _ in per_element if name.startswith("fastinit")})
+    for name in names:
+        times = [t for (key, _), t in per_element.items() if key == name]
+        print(f"  {name:<38} {max(times) / min(times):.2f}")
+    print(f"\nmax RSS of this run: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":

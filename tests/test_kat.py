@@ -147,3 +147,20 @@ def test_kat_through_public_stream(v):
     assert tuple(int(w) for w in words) == v.expected, (
         f"{v.where}: random_bits(4, seed={seed:#x}, stream={stream:#x}, offset={4 * block:#x})"
     )
+
+
+# --- the same vectors through every compiled Philox: scalar and SIMD -------------------------
+
+SIMD_LANE_OFFSETS = (0, 5, 15)  # where in a vector of blocks the known block sits
+
+
+@pytest.mark.parametrize("target", fastinit.cpu_targets())
+@pytest.mark.parametrize("lane", SIMD_LANE_OFFSETS)
+@pytest.mark.parametrize("vector", VECTORS[10], ids=lambda v: v.where)
+def test_kat_through_each_cpu_target(vector, lane, target):
+    block = vector.counter[0] | vector.counter[1] << 32
+    stream = vector.counter[2] | vector.counter[3] << 32
+    seed = vector.key[0] | vector.key[1] << 32
+    first = (block - lane) % U64_LIMIT  # the block counter wraps mod 2^64, as in Random123
+    words = _core.philox_blocks(target, seed, stream, first, lane + 3)
+    assert tuple(int(w) for w in words[4 * lane : 4 * lane + 4]) == vector.expected

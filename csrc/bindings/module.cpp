@@ -12,6 +12,9 @@
 
 #include "core/fill.h"
 #include "core/params.h"
+#include "cpu/fill.h"
+#include "cpu/kernel.h"
+#include "cpu/parallel.h"
 #include "fastinit/philox.h"
 
 namespace py = pybind11;
@@ -30,28 +33,52 @@ void* writable_buffer(py::array& out, OutputType type) {
   return out.mutable_data();
 }
 
+// Lets Ctrl-C reach a long fill: the calling thread takes the GIL back every
+// ~50 ms and runs Python's pending signal handlers; an exception stops the fill.
+bool interrupted() {
+  py::gil_scoped_acquire held;
+  return PyErr_CheckSignals() != 0;
+}
+
+cpu::RangeFill kernel_for(const std::string& target) {
+  return cpu::range_fill(target.empty() ? cpu::active_target() : target);
+}
+
 void fill(py::array out, std::uint32_t type, const Params& params, std::uint64_t seed,
           std::uint64_t stream, std::vector<std::int64_t> full_shape,
-          std::vector<std::int64_t> start) {
+          std::vector<std::int64_t> start, unsigned threads, const std::string& target) {
   const auto output = static_cast<OutputType>(type);
   void* dst = writable_buffer(out, output);
   Region region{std::move(full_shape), std::move(start),
                 std::vector<std::int64_t>(out.shape(), out.shape() + out.ndim())};
   checked_region_size(region);
-  py::gil_scoped_release unlocked;
-  fill_region_reference(dst, output, params, seed, stream, region);
+  const cpu::RangeFill kernel = kernel_for(target);
+  bool finished;
+  {
+    py::gil_scoped_release unlocked;
+    finished = cpu::fill_region(dst, output, params, seed, stream, region, kernel, threads,
+                                interrupted);
+  }
+  if (!finished) throw py::error_already_set();
 }
 
 void fill_range(py::array out, std::uint32_t type, const Params& params, std::uint64_t seed,
-                std::uint64_t stream, std::uint64_t first) {
+                std::uint64_t stream, std::uint64_t first, unsigned threads,
+                const std::string& target) {
   const auto output = static_cast<OutputType>(type);
   void* dst = writable_buffer(out, output);
   const auto count = static_cast<std::uint64_t>(out.size());
   if (count > 0 && first > ~std::uint64_t{0} - (count - 1)) {
     throw std::invalid_argument("offset: the range passes element 2^64 - 1");
   }
-  py::gil_scoped_release unlocked;
-  fill_range_reference(dst, output, params, seed, stream, first, count);
+  const cpu::RangeFill kernel = kernel_for(target);
+  bool finished;
+  {
+    py::gil_scoped_release unlocked;
+    finished = cpu::fill_range(dst, output, params, seed, stream, first, count, kernel, threads,
+                               interrupted);
+  }
+  if (!finished) throw py::error_already_set();
 }
 
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
@@ -130,9 +157,40 @@ PYBIND11_MODULE(_core, m) {
       "erfinv", [](const FloatArray& x) { return map_floats(x, erfinv_reference); },
       py::arg("x"), "fastinit's float32 erfinv for |x| <= 1 - 2^-24 (for tests)");
   m.def("fill", &fill, py::arg("out"), py::arg("type"), py::arg("params"), py::arg("seed"),
-        py::arg("stream"), py::arg("full_shape"), py::arg("start"),
-        "Fill `out` with the region of the full tensor that starts at `start`.");
+        py::arg("stream"), py::arg("full_shape"), py::arg("start"), py::arg("threads"),
+        py::arg("target") = "",
+        "Fill `out` with the region of the full tensor that starts at `start`, on `threads` "
+        "threads, with the active CPU target or the named one.");
   m.def("fill_range", &fill_range, py::arg("out"), py::arg("type"), py::arg("params"),
-        py::arg("seed"), py::arg("stream"), py::arg("first"),
+        py::arg("seed"), py::arg("stream"), py::arg("first"), py::arg("threads"),
+        py::arg("target") = "",
         "Fill `out` (flat) with elements first .. first + out.size - 1 of the stream.");
+  m.def("fill_region_reference",
+        [](py::array out, std::uint32_t type, const Params& params, std::uint64_t seed,
+           std::uint64_t stream, std::vector<std::int64_t> full_shape,
+           std::vector<std::int64_t> start) {
+          const auto output = static_cast<OutputType>(type);
+          void* dst = writable_buffer(out, output);
+          Region region{std::move(full_shape), std::move(start),
+                        std::vector<std::int64_t>(out.shape(), out.shape() + out.ndim())};
+          py::gil_scoped_release unlocked;
+          fill_region_reference(dst, output, params, seed, stream, region);
+        },
+        py::arg("out"), py::arg("type"), py::arg("params"), py::arg("seed"), py::arg("stream"),
+        py::arg("full_shape"), py::arg("start"),
+        "The scalar reference fill, one thread, no dispatch: the oracle (for tests).");
+  m.def(
+      "philox_blocks",
+      [](const std::string& target, std::uint64_t seed, std::uint64_t stream,
+         std::uint64_t first_block, std::uint64_t blocks) {
+        py::array_t<std::uint32_t> out(static_cast<py::ssize_t>(4 * blocks));
+        cpu::block_words(target)(out.mutable_data(), seed, stream, first_block, blocks);
+        return out;
+      },
+      py::arg("target"), py::arg("seed"), py::arg("stream"), py::arg("first_block"),
+      py::arg("blocks"), "Words of Philox blocks through one target's generator (for tests).");
+  m.def("cpu_target", &cpu::active_target, "The SIMD target every fill uses.");
+  m.def("compiled_targets", &cpu::compiled_targets, "CPU targets built into this module.");
+  m.def("supported_targets", &cpu::supported_targets, "Compiled targets this CPU can run.");
+  m.def("available_cpus", &cpu::available_cpus, "CPUs this process may run on (affinity).");
 }

@@ -120,43 +120,45 @@ std::uint64_t checked_region_size(const Region& region) {
   return full == 0 ? 0 : size;
 }
 
-void fill_region_reference(void* dst, OutputType type, const Params& params, std::uint64_t seed,
-                           std::uint64_t stream, const Region& region) {
-  const std::uint64_t size = checked_region_size(region);
-  if (size == 0) return;
+RegionRuns::RegionRuns(const Region& region) : size_(checked_region_size(region)) {
+  if (size_ == 0) return;
   const std::size_t ndim = region.full_shape.size();
-  // Trailing dimensions the region spans whole merge with the one before them
-  // into a single contiguous run of the full tensor.
-  std::size_t run_dim = ndim;  // rows vary over dimensions [0, run_dim)
-  std::uint64_t run = 1;
-  while (run_dim > 0) {
-    const std::size_t d = run_dim - 1;
-    run *= static_cast<std::uint64_t>(region.extent[d]);
-    --run_dim;
-    if (region.extent[d] != region.full_shape[d]) break;
-  }
   std::vector<std::uint64_t> stride(ndim, 1);  // row-major strides of the full tensor
   for (std::size_t d = ndim; d-- > 1;) {
     stride[d - 1] = stride[d] * static_cast<std::uint64_t>(region.full_shape[d]);
   }
-  std::uint64_t offset_in_run_dims = 0;
-  for (std::size_t d = run_dim; d < ndim; ++d) {
-    offset_in_run_dims += static_cast<std::uint64_t>(region.start[d]) * stride[d];
+  for (std::size_t d = 0; d < ndim; ++d) {
+    base_ += static_cast<std::uint64_t>(region.start[d]) * stride[d];
   }
+  std::size_t row_dims = ndim;  // runs vary over dimensions [0, row_dims)
+  while (row_dims > 0) {
+    const std::size_t d = --row_dims;
+    run_length_ *= static_cast<std::uint64_t>(region.extent[d]);
+    if (region.extent[d] != region.full_shape[d]) break;
+  }
+  for (std::size_t d = 0; d < row_dims; ++d) {
+    row_extent_.push_back(static_cast<std::uint64_t>(region.extent[d]));
+    row_stride_.push_back(stride[d]);
+  }
+}
+
+std::uint64_t RegionRuns::run_start(std::uint64_t run) const {
+  std::uint64_t index = base_;
+  for (std::size_t d = row_extent_.size(); d-- > 0;) {
+    index += (run % row_extent_[d]) * row_stride_[d];
+    run /= row_extent_[d];
+  }
+  return index;
+}
+
+void fill_region_reference(void* dst, OutputType type, const Params& params, std::uint64_t seed,
+                           std::uint64_t stream, const Region& region) {
+  const RegionRuns runs(region);
   auto* out = static_cast<unsigned char*>(dst);
-  const std::size_t run_bytes = run * output_itemsize(type);
-  std::vector<std::int64_t> index(run_dim, 0);  // odometer over the row dimensions
-  for (std::uint64_t done = 0; done < size; done += run, out += run_bytes) {
-    std::uint64_t first = offset_in_run_dims;
-    for (std::size_t d = 0; d < run_dim; ++d) {
-      first += static_cast<std::uint64_t>(region.start[d] + index[d]) * stride[d];
-    }
-    fill_range_reference(out, type, params, seed, stream, first, run);
-    for (std::size_t d = run_dim; d-- > 0;) {
-      if (++index[d] < region.extent[d]) break;
-      index[d] = 0;
-    }
-  }
+  const std::size_t itemsize = output_itemsize(type);
+  runs.for_each(0, runs.size(), [&](std::uint64_t offset, std::uint64_t first, std::uint64_t n) {
+    fill_range_reference(out + offset * itemsize, type, params, seed, stream, first, n);
+  });
 }
 
 }  // namespace fastinit

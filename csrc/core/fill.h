@@ -6,6 +6,7 @@
 // about the result depends on how the work is split.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -22,6 +23,38 @@ struct Region {
 // Checks that the region lies inside full_shape and that sizes fit in 63 bits;
 // throws std::invalid_argument otherwise. Returns the number of output elements.
 std::uint64_t checked_region_size(const Region& region);
+
+// The region as runs: output elements (row-major in the region) map to runs of
+// consecutive elements of the full tensor. Trailing dimensions the region spans
+// whole merge with the one before them into longer runs.
+class RegionRuns {
+ public:
+  explicit RegionRuns(const Region& region);
+
+  std::uint64_t size() const { return size_; }
+
+  // Calls fn(output_offset, full_index, count) for the pieces of runs that cover
+  // output elements [begin, end), in order.
+  template <class Fn>
+  void for_each(std::uint64_t begin, std::uint64_t end, Fn fn) const {
+    while (begin < end) {
+      const std::uint64_t run = begin / run_length_;
+      const std::uint64_t within = begin % run_length_;
+      const std::uint64_t n = std::min(end - begin, run_length_ - within);
+      fn(begin, run_start(run) + within, n);
+      begin += n;
+    }
+  }
+
+ private:
+  std::uint64_t run_start(std::uint64_t run) const;  // full index of a run's first element
+
+  std::uint64_t size_ = 0;
+  std::uint64_t run_length_ = 1;
+  std::uint64_t base_ = 0;                  // full index of the region's first element
+  std::vector<std::uint64_t> row_extent_;   // the region's extent over the row dimensions
+  std::vector<std::uint64_t> row_stride_;   // full-tensor strides of those dimensions
+};
 
 // Fills elements first .. first + count - 1 of the stream into dst
 // (type decides the element type; kUInt32 writes raw words and ignores params).

@@ -26,6 +26,7 @@ from .initializers import (
     xavier_normal,
     xavier_uniform,
 )
+from .runtime import cpu_target, cpu_targets, get_num_threads, set_num_threads
 from .streams import random_bits, stream_id
 from .structured import constant, dirac, eye, identity, ones, orthogonal, zeros
 
@@ -36,8 +37,11 @@ __all__ = [
     "calculate_gain",
     "compute_fans",
     "constant",
+    "cpu_target",
+    "cpu_targets",
     "dirac",
     "eye",
+    "get_num_threads",
     "glorot_normal",
     "glorot_uniform",
     "he_normal",
@@ -52,6 +56,7 @@ __all__ = [
     "orthogonal",
     "philox4x32",
     "random_bits",
+    "set_num_threads",
     "stream_id",
     "truncated_normal",
     "uniform",

@@ -29,9 +29,13 @@ _OUTPUT_TYPES = {
     np.dtype(ml_dtypes.bfloat16): _core.OutputType.bfloat16,
 }
 DTYPE_NAMES = "float32, float64, float16, bfloat16"
+_BY_NAME = {dtype.name: dtype for dtype in _OUTPUT_TYPES}
+_LARGEST = {dtype: float(ml_dtypes.finfo(dtype).max) for dtype in _OUTPUT_TYPES}
 
 
 def _integer(name: str, value: Any) -> int:
+    if type(value) is int:
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     return operator.index(value)
@@ -73,7 +77,9 @@ def check_real(
     allow_inf: bool = False,
 ) -> float:
     """A real number (not bool, not complex); finite unless allow_inf; optional sign."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if type(value) is not float and (
+        isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+    ):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     value = float(value)
     if math.isnan(value) or (math.isinf(value) and not allow_inf):
@@ -94,6 +100,9 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 def check_dtype(dtype: Any) -> np.dtype:
     """One of the four float output types, given as a name or a NumPy/ml_dtypes dtype."""
+    known = _BY_NAME.get(dtype) if type(dtype) is str else None
+    if known is not None:
+        return known
     if isinstance(dtype, str) and dtype.lower() in ("bfloat16", "bf16"):
         return np.dtype(ml_dtypes.bfloat16)
     try:
@@ -111,6 +120,9 @@ def output_type(dtype: np.dtype) -> Any:
 
 def check_shape(shape: Any) -> tuple[int, ...]:
     """A tuple of non-negative ints (or one int) whose element count fits in int64."""
+    if type(shape) is tuple and all(type(d) is int and 0 <= d < _INDEX_LIMIT for d in shape):
+        if math.prod(shape) < _INDEX_LIMIT:  # the common case, without the ABC checks below
+            return shape
     if isinstance(shape, (numbers.Integral, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
     if isinstance(shape, (str, bytes)) or not isinstance(shape, (Sequence, np.ndarray)):
@@ -197,10 +209,14 @@ def prepare_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray
     return out
 
 
-def check_representable(reach: float, dtype: np.dtype, what: str) -> None:
-    """Refuse parameters whose samples would overflow the output dtype to infinity."""
-    limit = float(ml_dtypes.finfo(dtype).max)
+def check_representable(reach: float, dtype: np.dtype, arguments: dict[str, Any]) -> None:
+    """Refuse parameters whose samples would overflow the output dtype to infinity.
+
+    `arguments` are the parameters responsible, named in the message.
+    """
+    limit = _LARGEST[dtype]
     if reach > limit:
+        named = ", ".join(f"{name}={value}" for name, value in arguments.items())
         raise ValueError(
-            f"{what}: values reach {reach:.6g}, beyond the largest {dtype.name} ({limit:.6g})"
+            f"{named}: values reach {reach:.6g}, beyond the largest {dtype.name} ({limit:.6g})"
         )

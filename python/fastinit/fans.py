@@ -13,6 +13,7 @@ Layouts:
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ LAYOUTS = {"torch": (1, 0), "jax": (-2, -1), "keras": (-2, -1)}
 
 
 def _axis(name: str, axis: Any, ndim: int) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+    if type(axis) is not int and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
         raise TypeError(f"{name} must be an integer axis, got {axis!r}")
     if not -ndim <= axis < ndim:
         raise ValueError(f"{name}={axis} is out of range for a shape with {ndim} axes")
@@ -40,7 +41,28 @@ def compute_fans(
     batch_axis: int | Sequence[int] = (),
 ) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight of `shape`; needs at least 2 axes."""
-    shape = _checks.check_shape(shape)
+    return fans_of_checked_shape(_checks.check_shape(shape), layout, in_axis, out_axis, batch_axis)
+
+
+def fans_of_checked_shape(
+    shape: tuple[int, ...], layout: Any, in_axis: Any, out_axis: Any, batch_axis: Any
+) -> tuple[int, int]:
+    """compute_fans for a shape that already passed check_shape."""
+    if type(batch_axis) is list:
+        batch_axis = tuple(batch_axis)
+    key = (shape, layout, in_axis, out_axis, batch_axis)
+    try:
+        hash(key)
+    except TypeError:  # odd argument types: no cache, let the checks report them
+        return _fans.__wrapped__(*key)
+    return _fans(*key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fans(
+    shape: tuple[int, ...], layout: str, in_axis: Any, out_axis: Any, batch_axis: Any
+) -> tuple[int, int]:
+    """compute_fans for checked shapes; cached, since models repeat their shapes."""
     _checks.check_choice("layout", layout, tuple(LAYOUTS))
     if len(shape) < 2:
         raise ValueError(
@@ -51,8 +73,8 @@ def compute_fans(
     ndim = len(shape)
     i = _axis("in_axis", default_in if in_axis is None else in_axis, ndim)
     o = _axis("out_axis", default_out if out_axis is None else out_axis, ndim)
-    if isinstance(batch_axis, numbers.Integral) and not isinstance(batch_axis, bool):
-        batch_axis = (batch_axis,)
+    if isinstance(batch_axis, numbers.Integral):
+        batch_axis = (batch_axis,)  # a bool is caught by _axis
     if isinstance(batch_axis, (str, bytes)) or not isinstance(batch_axis, Sequence):
         raise TypeError(f"batch_axis must be an axis or a sequence of axes, got {batch_axis!r}")
     batch = {_axis("batch_axis", b, ndim) for b in batch_axis}

@@ -16,6 +16,7 @@ Conventions (docs/conventions.md has the table against Keras, JAX and PyTorch):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -23,12 +24,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _checks, _core
-from .fans import LAYOUTS, compute_fans
+from .fans import LAYOUTS, fans_of_checked_shape
+from .runtime import resolve_threads
 from .streams import check_stream
 
 # Std of the standard normal cut to [-2, 2]: sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)).
 TRUNCATED_NORMAL_STD = 0.87962566103423978
 MODES = ("fan_in", "fan_out", "fan_avg")
+LAYOUT_NAMES = tuple(LAYOUTS)
 DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 # Keras spells the plain normal "untruncated_normal".
 _DISTRIBUTION_ALIASES = {"untruncated_normal": "normal"}
@@ -44,21 +47,21 @@ class _Request(NamedTuple):
     dtype: np.dtype
     start: tuple[int, ...]  # the region to return
     extent: tuple[int, ...]
+    threads: int
 
 
-def _request(shape: Any, seed: Any, dtype: Any, stream: Any, region: Any) -> _Request:
+def _request(shape: Any, seed: Any, dtype: Any, stream: Any, region: Any, threads: Any) -> _Request:
     shape = _checks.check_shape(shape)
     seed = _checks.check_seed(seed)
     stream = check_stream(stream)
     dtype = _checks.check_dtype(dtype)
     start, extent = _checks.check_region(region, shape)
-    _checks.check_nbytes(extent, dtype)
-    return _Request(shape, seed, stream, dtype, start, extent)
+    return _Request(shape, seed, stream, dtype, start, extent, resolve_threads(threads))
 
 
-def _sample(request: _Request, params: Any, out: Any, what: str) -> np.ndarray:
+def _sample(request: _Request, params: Any, out: Any, arguments: dict[str, Any]) -> np.ndarray:
     """Check the output can hold the values, allocate (or take `out`), release the GIL, fill."""
-    _checks.check_representable(params.max_magnitude, request.dtype, what)
+    _checks.check_representable(params.max_magnitude, request.dtype, arguments)
     target = _checks.prepare_out(out, request.extent, request.dtype)
     if target.size:
         _core.fill(
@@ -69,6 +72,7 @@ def _sample(request: _Request, params: Any, out: Any, what: str) -> np.ndarray:
             request.stream,
             request.shape,
             request.start,
+            request.threads,
         )
     return target
 
@@ -78,23 +82,35 @@ def _fan(
     mode: str,
     fan_in: Any,
     fan_out: Any,
-    fan_options: dict[str, Any],
+    fan_options: tuple[Any, ...],
 ) -> float:
     """The n of scale / n for `mode`, from explicit fans or the shape."""
-    explicit = {}
+    fans = {}
     for name, value in (("fan_in", fan_in), ("fan_out", fan_out)):
         if value is not None:
-            explicit[name] = _checks.check_real(name, value)
-            if explicit[name] <= 0:
+            fans[name] = _checks.check_real(name, value)
+            if fans[name] <= 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
     needed = ("fan_in", "fan_out") if mode == "fan_avg" else (mode,)
-    if any(name not in explicit for name in needed):
-        computed = dict(zip(("fan_in", "fan_out"), compute_fans(shape, **fan_options), strict=True))
-        explicit = {**computed, **explicit}
-    n = sum(explicit[name] for name in needed) / len(needed)
+    if any(name not in fans for name in needed):
+        computed = fans_of_checked_shape(shape, *fan_options)
+        fans = {"fan_in": computed[0], "fan_out": computed[1], **fans}
+    n = sum(fans[name] for name in needed) / len(needed)
     if n <= 0 and math.prod(shape) > 0:
         raise ValueError(f"{mode} of shape {shape} is {n}; it must be > 0")
     return n
+
+
+@functools.lru_cache(maxsize=4096)
+def _variance_params(distribution: str, variance: float) -> Any:
+    """Params of a zero-mean distribution with this variance (cached: they are immutable)."""
+    if distribution == "truncated_normal":
+        std = math.sqrt(variance) / TRUNCATED_NORMAL_STD
+        return _core.truncated_normal_params(0.0, std, -2.0, 2.0)
+    if distribution == "normal":
+        return _core.normal_params(0.0, math.sqrt(variance))
+    limit = math.sqrt(3.0 * variance)
+    return _core.uniform_params(-limit, limit)
 
 
 def variance_scaling(
@@ -108,6 +124,7 @@ def variance_scaling(
     stream: int | str = 0,
     out: np.ndarray | None = None,
     region: tuple[slice, ...] | None = None,
+    threads: int | None = None,
     layout: str = "torch",
     in_axis: int | None = None,
     out_axis: int | None = None,
@@ -127,31 +144,18 @@ def variance_scaling(
     or in_axis/out_axis/batch_axis); fan_in= / fan_out= override, and are needed
     for 0-d and 1-d shapes. He et al. (2015), Glorot & Bengio (2010), LeCun et al. (1998).
     """
-    request = _request(shape, seed, dtype, stream, region)
+    request = _request(shape, seed, dtype, stream, region, threads)
     scale = _checks.check_real("scale", scale, positive=True)
     _checks.check_choice("mode", mode, MODES)
     distribution = _DISTRIBUTION_ALIASES.get(distribution, distribution)
     _checks.check_choice("distribution", distribution, DISTRIBUTIONS)
-    _checks.check_choice("layout", layout, tuple(LAYOUTS))
-    fan_options = {
-        "layout": layout,
-        "in_axis": in_axis,
-        "out_axis": out_axis,
-        "batch_axis": batch_axis,
-    }
+    _checks.check_choice("layout", layout, LAYOUT_NAMES)
+    fan_options = (layout, in_axis, out_axis, batch_axis)
     n = _fan(request.shape, mode, fan_in, fan_out, fan_options)
     if not n > 0:  # zero-size output: nothing to sample, nothing to divide
         return _checks.prepare_out(out, request.extent, request.dtype)
-    variance = scale / n
-    if distribution == "truncated_normal":
-        std = math.sqrt(variance) / TRUNCATED_NORMAL_STD
-        params = _core.truncated_normal_params(0.0, std, -2.0, 2.0)
-    elif distribution == "normal":
-        params = _core.normal_params(0.0, math.sqrt(variance))
-    else:
-        limit = math.sqrt(3.0 * variance)
-        params = _core.uniform_params(-limit, limit)
-    return _sample(request, params, out, f"scale={scale} with {mode}={n:g}")
+    params = _variance_params(distribution, scale / n)
+    return _sample(request, params, out, {"scale": scale, mode: n})
 
 
 # The named initializers: name -> (scale, mode, distribution, reference).
@@ -218,6 +222,7 @@ def truncated_normal(
     stream: int | str = 0,
     out: np.ndarray | None = None,
     region: tuple[slice, ...] | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Normal(mean, std) restricted to an interval, by inverse CDF (one word per value).
 
@@ -226,7 +231,7 @@ def truncated_normal(
     names, default -2, 2). `std` is that of the underlying normal, so the result's
     std is smaller (0.8796 std for ±2). Infinite bounds are allowed.
     """
-    request = _request(shape, seed, dtype, stream, region)
+    request = _request(shape, seed, dtype, stream, region, threads)
     mean = _checks.check_real("mean", mean)
     std = _checks.check_real("std", std, positive=True)
     if (a is not None or b is not None) and (lower is not None or upper is not None):
@@ -246,7 +251,8 @@ def truncated_normal(
             raise ValueError(f"lower must be < upper, got lower={lower}, upper={upper}")
     _check_tail_resolution(lower, upper)
     params = _core.truncated_normal_params(mean, std, lower, upper)
-    return _sample(request, params, out, f"mean={mean}, std={std} and bounds [{lower}, {upper}]σ")
+    arguments = {"mean": mean, "std": std, "lower": lower, "upper": upper}
+    return _sample(request, params, out, arguments)
 
 
 def _check_tail_resolution(lower: float, upper: float) -> None:
@@ -269,16 +275,17 @@ def normal(
     stream: int | str = 0,
     out: np.ndarray | None = None,
     region: tuple[slice, ...] | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Normal(mean, std) by inverse CDF: mean + std sqrt(2) erfinv(x), x on a 2^24-point grid.
 
     The grid bounds |values - mean| by 5.42 std (a true normal exceeds that with
     probability 6e-8); docs/stream.md gives the exact formula.
     """
-    request = _request(shape, seed, dtype, stream, region)
+    request = _request(shape, seed, dtype, stream, region, threads)
     mean = _checks.check_real("mean", mean)
     std = _checks.check_real("std", std, nonnegative=True)
-    return _sample(request, _core.normal_params(mean, std), out, f"mean={mean} and std={std}")
+    return _sample(request, _core.normal_params(mean, std), out, {"mean": mean, "std": std})
 
 
 def uniform(
@@ -291,15 +298,16 @@ def uniform(
     stream: int | str = 0,
     out: np.ndarray | None = None,
     region: tuple[slice, ...] | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Uniform on the open interval (low, high): mid + half x, x on a 2^24-point grid.
 
     Symmetric intervals stay exactly symmetric; float32 values never equal low or
     high (narrower output dtypes may round onto them).
     """
-    request = _request(shape, seed, dtype, stream, region)
+    request = _request(shape, seed, dtype, stream, region, threads)
     low = _checks.check_real("low", low)
     high = _checks.check_real("high", high)
     if low > high:
         raise ValueError(f"low must be <= high, got low={low}, high={high}")
-    return _sample(request, _core.uniform_params(low, high), out, f"low={low} and high={high}")
+    return _sample(request, _core.uniform_params(low, high), out, {"low": low, "high": high})

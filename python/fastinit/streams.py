@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks, _core
+from .runtime import resolve_threads
 
 
 def stream_id(name: str) -> int:
@@ -29,7 +30,9 @@ def check_stream(stream: Any) -> int:
     return _checks.check_u64("stream", stream)
 
 
-def random_bits(n: int, seed: int, *, stream: int | str = 0, offset: int = 0) -> np.ndarray:
+def random_bits(
+    n: int, seed: int, *, stream: int | str = 0, offset: int = 0, threads: int | None = None
+) -> np.ndarray:
     """Words offset .. offset + n - 1 of the stream, as uint32.
 
     Word i is word (i mod 4) of Philox4x32-10 applied to the counter
@@ -40,11 +43,14 @@ def random_bits(n: int, seed: int, *, stream: int | str = 0, offset: int = 0) ->
     seed = _checks.check_seed(seed)
     stream = check_stream(stream)
     offset = _checks.check_u64("offset", offset)
+    threads = resolve_threads(threads)
     if offset + n > _checks.U64_LIMIT:
         raise OverflowError(f"offset + n must be <= 2^64, got {offset} + {n}")
     out = _checks.prepare_out(None, (n,), np.dtype(np.uint32))
     if n:
-        _core.fill_range(out, _core.OutputType.uint32, _UNUSED_PARAMS, seed, stream, offset)
+        _core.fill_range(
+            out, _core.OutputType.uint32, _UNUSED_PARAMS, seed, stream, offset, threads
+        )
     return out
 
 

@@ -20,9 +20,9 @@ from .initializers import _request, normal
 
 
 def _fill_value(
-    shape: tuple[int, ...], value: float, dtype: np.dtype, out: Any, what: str
+    shape: tuple[int, ...], value: float, dtype: np.dtype, out: Any, argument: str
 ) -> np.ndarray:
-    _checks.check_representable(abs(value), dtype, what)
+    _checks.check_representable(abs(value), dtype, {argument: value})
     target = _checks.prepare_out(out, shape, dtype)
     target[...] = _round_once(value, dtype)
     return target
@@ -63,7 +63,7 @@ def constant(
     """Every element equal to `value` (finite), rounded once into dtype."""
     _, dtype, _, extent = _region(shape, dtype, region)
     value = _checks.check_real("value", value)
-    return _fill_value(extent, value, dtype, out, f"value={value}")
+    return _fill_value(extent, value, dtype, out, "value")
 
 
 def zeros(shape: Sequence[int], **options: Any) -> np.ndarray:
@@ -85,8 +85,8 @@ def _place(
     out: Any,
 ) -> np.ndarray:
     """Zeros with gain `value` at the full-tensor indices `hot` that fall inside the region."""
-    _checks.check_representable(abs(value), dtype, f"gain={value}")
-    target = _fill_value(extent, 0.0, dtype, out, "zeros")
+    _checks.check_representable(abs(value), dtype, {"gain": value})
+    target = _fill_value(extent, 0.0, dtype, out, "gain")
     value = _round_once(value, dtype)
     for index in hot:
         local = tuple(i - s for i, s in zip(index, start, strict=True))
@@ -157,6 +157,7 @@ def orthogonal(
     stream: int | str = 0,
     out: np.ndarray | None = None,
     region: tuple[slice, ...] | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """A (semi-)orthogonal matrix times `gain`, viewed as (shape[0], prod(shape[1:])).
 
@@ -167,7 +168,7 @@ def orthogonal(
     the bits are reproducible for a given NumPy build; across LAPACK builds a value
     may differ in its last float32 bit. `region` slices the full result.
     """
-    request = _request(shape, seed, dtype, stream, region)
+    request = _request(shape, seed, dtype, stream, region, threads)
     gain = _checks.check_real("gain", gain, nonnegative=True)
     if len(request.shape) < 2:
         raise ValueError(f"orthogonal needs a shape with at least 2 axes, got {request.shape}")
@@ -175,7 +176,9 @@ def orthogonal(
     target = _checks.prepare_out(out, request.extent, request.dtype)
     if rows * cols == 0:
         return target
-    gaussian = normal((rows, cols), request.seed, stream=request.stream).astype(np.float64)
+    gaussian = normal(
+        (rows, cols), request.seed, stream=request.stream, threads=request.threads
+    ).astype(np.float64)
     if rows < cols:
         gaussian = gaussian.T
     q, r = np.linalg.qr(gaussian)

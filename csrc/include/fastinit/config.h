@@ -6,6 +6,10 @@
 // header is written once against these and compiles unchanged for the scalar
 // reference, the SIMD kernels and CUDA.
 //
+// N.B. FASTINIT_INLINE functions have internal linkage: the SIMD kernels compile
+// these headers once per instruction set, and a shared inline definition could be
+// merged across those translation units, running AVX-512 code on a CPU without it.
+//
 // N.B. Bit-for-bit reproducibility needs contraction of a*b+c into FMA to be
 // off in every translation unit that includes these headers (-ffp-contract=off,
 // nvcc --fmad=false). Where we want an FMA we write fastinit::fma explicitly.
@@ -17,14 +21,14 @@
 #if defined(__CUDACC__)
 #define FASTINIT_CUDA_COMPILER 1
 #define FASTINIT_HOST_DEVICE __host__ __device__
-#define FASTINIT_INLINE __forceinline__
+#define FASTINIT_INLINE static __forceinline__
 #else
 #define FASTINIT_CUDA_COMPILER 0
 #define FASTINIT_HOST_DEVICE
 #if defined(_MSC_VER)
-#define FASTINIT_INLINE __forceinline
+#define FASTINIT_INLINE static __forceinline
 #else
-#define FASTINIT_INLINE inline __attribute__((always_inline))
+#define FASTINIT_INLINE static inline __attribute__((always_inline))
 #endif
 #endif
 

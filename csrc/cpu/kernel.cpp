@@ -1,0 +1,165 @@
+// cpu/kernel.cpp — the SIMD fill, written once and compiled per instruction set.
+//
+// CMake builds this file once per target with FASTINIT_CPU_AVX2 or
+// FASTINIT_CPU_AVX512 and the matching -m flags; each copy defines
+// fastinit::cpu::<target>::fill_range. It computes kLanes Philox blocks side by
+// side (lane l = block b + l), transposes the words to element order, and runs
+// the shared transforms.h on vectors: the same operations in the same order as
+// the scalar reference, so the same bits. A group that the range only partly
+// covers is computed whole into a stack buffer and the covered part copied out.
+#include <cstring>
+#include <stdexcept>
+
+#include "cpu/kernel.h"
+#include "cpu/simd.h"
+#include "fastinit/convert.h"
+#include "fastinit/round.h"
+#include "fastinit/stream.h"
+#include "fastinit/transforms.h"
+
+namespace fastinit {
+namespace cpu {
+namespace FASTINIT_CPU_TARGET {
+namespace {
+
+constexpr unsigned kGroup = 4 * kLanes;  // elements per group: kLanes blocks of four words
+
+// Round keys are the same in every lane: computed once per fill.
+struct Stream {
+  std::uint32_t key0[kPhiloxRounds];
+  std::uint32_t key1[kPhiloxRounds];
+  std::uint32_t stream_lo;
+  std::uint32_t stream_hi;
+
+  Stream(std::uint64_t seed, std::uint64_t stream) {
+    Key2x32 key = key_from_seed(seed);
+    for (unsigned r = 0; r < kPhiloxRounds; ++r) {
+      key0[r] = key.v[0];
+      key1[r] = key.v[1];
+      key = philox_bump_key(key);
+    }
+    stream_lo = static_cast<std::uint32_t>(stream);
+    stream_hi = static_cast<std::uint32_t>(stream >> 32);
+  }
+};
+
+// The words of elements 4*block .. 4*block + kGroup - 1, in element order.
+FASTINIT_INLINE void group_words(const Stream& s, std::uint64_t block, U words[4]) {
+  alignas(64) std::uint32_t lo[kLanes];
+  alignas(64) std::uint32_t hi[kLanes];
+  for (unsigned l = 0; l < kLanes; ++l) {  // the block number may carry into its high word
+    lo[l] = static_cast<std::uint32_t>(block + l);
+    hi[l] = static_cast<std::uint32_t>((block + l) >> 32);
+  }
+  U c[4] = {load(lo), load(hi), U(s.stream_lo), U(s.stream_hi)};
+  for (unsigned r = 0; r < kPhiloxRounds; ++r) {
+    U hi0, hi1;
+    const U lo0 = mul_lo_hi(c[0], kPhiloxM0, &hi0);
+    const U lo1 = mul_lo_hi(c[2], kPhiloxM1, &hi1);
+    c[0] = hi1 ^ c[1] ^ U(s.key0[r]);
+    c[1] = lo1;
+    c[2] = hi0 ^ c[3] ^ U(s.key1[r]);
+    c[3] = lo0;
+  }
+  to_element_order(c, words);
+}
+
+template <Transform T>
+FASTINIT_INLINE F sample(const Params& p, U word) {
+  return transform<T>(p, signed_unit(word));
+}
+
+template <Transform T>
+FASTINIT_INLINE void emit(float* out, const Params& p, const U w[4]) {
+  for (unsigned k = 0; k < 4; ++k) store(out + k * kLanes, sample<T>(p, w[k]));
+}
+template <Transform T>
+FASTINIT_INLINE void emit(double* out, const Params& p, const U w[4]) {
+  for (unsigned k = 0; k < 4; ++k) store(out + k * kLanes, sample<T>(p, w[k]));
+}
+template <Transform T>
+FASTINIT_INLINE void emit(BFloat16Bits* out, const Params& p, const U w[4]) {
+  for (unsigned k = 0; k < 4; ++k) store_bfloat16(out + k * kLanes, sample<T>(p, w[k]));
+}
+template <Transform T>
+FASTINIT_INLINE void emit(Float16Bits* out, const Params& p, const U w[4]) {
+  for (unsigned k = 0; k < 4; ++k) store_float16(out + k * kLanes, sample<T>(p, w[k]));
+}
+template <Transform>
+FASTINIT_INLINE void emit(std::uint32_t* out, const Params&, const U w[4]) {
+  for (unsigned k = 0; k < 4; ++k) store(out + k * kLanes, w[k]);
+}
+
+// Elements first .. first + count - 1, in groups that start on block boundaries.
+template <Transform T, class Out>
+void fill_groups(Out* dst, const Params& p, const Stream& s, std::uint64_t first,
+                 std::uint64_t count) {
+  std::uint64_t block = first >> 2;
+  std::uint64_t skip = first & 3u;  // elements of the first group before `first`
+  U words[4];
+  while (count > 0) {
+    group_words(s, block, words);
+    if (skip == 0 && count >= kGroup) {
+      emit<T>(dst, p, words);
+      dst += kGroup;
+      count -= kGroup;
+    } else {
+      alignas(64) Out buffer[kGroup];
+      emit<T>(buffer, p, words);
+      const std::uint64_t n = count < kGroup - skip ? count : kGroup - skip;
+      std::memcpy(dst, buffer + skip, n * sizeof(Out));
+      dst += n;
+      count -= n;
+      skip = 0;
+    }
+    block += kLanes;
+  }
+}
+
+template <class Out>
+void fill_typed(Out* dst, const Params& p, const Stream& s, std::uint64_t first,
+                std::uint64_t count) {
+  if (p.transform == Transform::kNormal) {
+    fill_groups<Transform::kNormal>(dst, p, s, first, count);
+  } else {
+    fill_groups<Transform::kUniform>(dst, p, s, first, count);
+  }
+}
+
+}  // namespace
+
+void philox_blocks(std::uint32_t* dst, std::uint64_t seed, std::uint64_t stream,
+                   std::uint64_t first_block, std::uint64_t blocks) {
+  const Stream s(seed, stream);
+  U words[4];
+  for (std::uint64_t done = 0; done < blocks; done += kLanes) {
+    group_words(s, first_block + done, words);
+    alignas(64) std::uint32_t buffer[kGroup];
+    for (unsigned k = 0; k < 4; ++k) store(buffer + k * kLanes, words[k]);
+    const std::uint64_t n = blocks - done < kLanes ? blocks - done : kLanes;
+    std::memcpy(dst + 4 * done, buffer, 4 * n * sizeof(std::uint32_t));
+  }
+}
+
+void fill_range(void* dst, OutputType type, const Params& params, std::uint64_t seed,
+                std::uint64_t stream, std::uint64_t first, std::uint64_t count) {
+  const Stream s(seed, stream);
+  switch (type) {
+    case OutputType::kFloat32:
+      return fill_typed(static_cast<float*>(dst), params, s, first, count);
+    case OutputType::kFloat64:
+      return fill_typed(static_cast<double*>(dst), params, s, first, count);
+    case OutputType::kFloat16:
+      return fill_typed(static_cast<Float16Bits*>(dst), params, s, first, count);
+    case OutputType::kBFloat16:
+      return fill_typed(static_cast<BFloat16Bits*>(dst), params, s, first, count);
+    case OutputType::kUInt32:
+      return fill_groups<Transform::kUniform>(static_cast<std::uint32_t*>(dst), params, s, first,
+                                              count);
+  }
+  throw std::invalid_argument("unknown output type");
+}
+
+}  // namespace FASTINIT_CPU_TARGET
+}  // namespace cpu
+}  // namespace fastinit
