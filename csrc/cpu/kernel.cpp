@@ -22,7 +22,12 @@ namespace cpu {
 namespace FASTINIT_CPU_TARGET {
 namespace {
 
-constexpr unsigned kGroup = 4 * kLanes;  // elements per group: kLanes blocks of four words
+// Independent Philox vectors per group (kPhiloxWays, per target): the ten dependent
+// rounds of one vector leave the multipliers idle; several in flight keep them busy.
+constexpr unsigned kWays = kPhiloxWays;
+constexpr unsigned kGroupBlocks = kWays * kLanes;
+constexpr unsigned kGroup = 4 * kGroupBlocks;  // elements per group
+constexpr unsigned kGroupVectors = 4 * kWays;  // vectors of words per group
 
 // Round keys are the same in every lane: computed once per fill.
 struct Stream {
@@ -44,24 +49,32 @@ struct Stream {
 };
 
 // The words of elements 4*block .. 4*block + kGroup - 1, in element order.
-FASTINIT_INLINE void group_words(const Stream& s, std::uint64_t block, U words[4]) {
-  alignas(64) std::uint32_t lo[kLanes];
-  alignas(64) std::uint32_t hi[kLanes];
-  for (unsigned l = 0; l < kLanes; ++l) {  // the block number may carry into its high word
+FASTINIT_INLINE void group_words(const Stream& s, std::uint64_t block, U words[kGroupVectors]) {
+  alignas(64) std::uint32_t lo[kGroupBlocks];
+  alignas(64) std::uint32_t hi[kGroupBlocks];
+  for (unsigned l = 0; l < kGroupBlocks; ++l) {  // the block number may carry into its high word
     lo[l] = static_cast<std::uint32_t>(block + l);
     hi[l] = static_cast<std::uint32_t>((block + l) >> 32);
   }
-  U c[4] = {load(lo), load(hi), U(s.stream_lo), U(s.stream_hi)};
-  for (unsigned r = 0; r < kPhiloxRounds; ++r) {
-    U hi0, hi1;
-    const U lo0 = mul_lo_hi(c[0], kPhiloxM0, &hi0);
-    const U lo1 = mul_lo_hi(c[2], kPhiloxM1, &hi1);
-    c[0] = hi1 ^ c[1] ^ U(s.key0[r]);
-    c[1] = lo1;
-    c[2] = hi0 ^ c[3] ^ U(s.key1[r]);
-    c[3] = lo0;
+  U c[kWays][4];
+  for (unsigned w = 0; w < kWays; ++w) {
+    c[w][0] = load(lo + w * kLanes);
+    c[w][1] = load(hi + w * kLanes);
+    c[w][2] = U(s.stream_lo);
+    c[w][3] = U(s.stream_hi);
   }
-  to_element_order(c, words);
+  for (unsigned r = 0; r < kPhiloxRounds; ++r) {
+    for (unsigned w = 0; w < kWays; ++w) {
+      U hi0, hi1;
+      const U lo0 = mul_lo_hi(c[w][0], kPhiloxM0, &hi0);
+      const U lo1 = mul_lo_hi(c[w][2], kPhiloxM1, &hi1);
+      c[w][0] = hi1 ^ c[w][1] ^ U(s.key0[r]);
+      c[w][1] = lo1;
+      c[w][2] = hi0 ^ c[w][3] ^ U(s.key1[r]);
+      c[w][3] = lo0;
+    }
+  }
+  for (unsigned w = 0; w < kWays; ++w) to_element_order(c[w], words + 4 * w);
 }
 
 template <Transform T>
@@ -70,24 +83,24 @@ FASTINIT_INLINE F sample(const Params& p, U word) {
 }
 
 template <Transform T>
-FASTINIT_INLINE void emit(float* out, const Params& p, const U w[4]) {
-  for (unsigned k = 0; k < 4; ++k) store(out + k * kLanes, sample<T>(p, w[k]));
+FASTINIT_INLINE void emit(float* out, const Params& p, const U w[kGroupVectors]) {
+  for (unsigned k = 0; k < kGroupVectors; ++k) store(out + k * kLanes, sample<T>(p, w[k]));
 }
 template <Transform T>
-FASTINIT_INLINE void emit(double* out, const Params& p, const U w[4]) {
-  for (unsigned k = 0; k < 4; ++k) store(out + k * kLanes, sample<T>(p, w[k]));
+FASTINIT_INLINE void emit(double* out, const Params& p, const U w[kGroupVectors]) {
+  for (unsigned k = 0; k < kGroupVectors; ++k) store(out + k * kLanes, sample<T>(p, w[k]));
 }
 template <Transform T>
-FASTINIT_INLINE void emit(BFloat16Bits* out, const Params& p, const U w[4]) {
-  for (unsigned k = 0; k < 4; ++k) store_bfloat16(out + k * kLanes, sample<T>(p, w[k]));
+FASTINIT_INLINE void emit(BFloat16Bits* out, const Params& p, const U w[kGroupVectors]) {
+  for (unsigned k = 0; k < kGroupVectors; ++k) store_bfloat16(out + k * kLanes, sample<T>(p, w[k]));
 }
 template <Transform T>
-FASTINIT_INLINE void emit(Float16Bits* out, const Params& p, const U w[4]) {
-  for (unsigned k = 0; k < 4; ++k) store_float16(out + k * kLanes, sample<T>(p, w[k]));
+FASTINIT_INLINE void emit(Float16Bits* out, const Params& p, const U w[kGroupVectors]) {
+  for (unsigned k = 0; k < kGroupVectors; ++k) store_float16(out + k * kLanes, sample<T>(p, w[k]));
 }
 template <Transform>
-FASTINIT_INLINE void emit(std::uint32_t* out, const Params&, const U w[4]) {
-  for (unsigned k = 0; k < 4; ++k) store(out + k * kLanes, w[k]);
+FASTINIT_INLINE void emit(std::uint32_t* out, const Params&, const U w[kGroupVectors]) {
+  for (unsigned k = 0; k < kGroupVectors; ++k) store(out + k * kLanes, w[k]);
 }
 
 // Elements first .. first + count - 1, in groups that start on block boundaries.
@@ -96,7 +109,7 @@ void fill_groups(Out* dst, const Params& p, const Stream& s, std::uint64_t first
                  std::uint64_t count) {
   std::uint64_t block = first >> 2;
   std::uint64_t skip = first & 3u;  // elements of the first group before `first`
-  U words[4];
+  U words[kGroupVectors];
   while (count > 0) {
     group_words(s, block, words);
     if (skip == 0 && count >= kGroup) {
@@ -112,7 +125,7 @@ void fill_groups(Out* dst, const Params& p, const Stream& s, std::uint64_t first
       count -= n;
       skip = 0;
     }
-    block += kLanes;
+    block += kGroupBlocks;
   }
 }
 
@@ -131,12 +144,12 @@ void fill_typed(Out* dst, const Params& p, const Stream& s, std::uint64_t first,
 void philox_blocks(std::uint32_t* dst, std::uint64_t seed, std::uint64_t stream,
                    std::uint64_t first_block, std::uint64_t blocks) {
   const Stream s(seed, stream);
-  U words[4];
-  for (std::uint64_t done = 0; done < blocks; done += kLanes) {
+  U words[kGroupVectors];
+  for (std::uint64_t done = 0; done < blocks; done += kGroupBlocks) {
     group_words(s, first_block + done, words);
     alignas(64) std::uint32_t buffer[kGroup];
-    for (unsigned k = 0; k < 4; ++k) store(buffer + k * kLanes, words[k]);
-    const std::uint64_t n = blocks - done < kLanes ? blocks - done : kLanes;
+    for (unsigned k = 0; k < kGroupVectors; ++k) store(buffer + k * kLanes, words[k]);
+    const std::uint64_t n = blocks - done < kGroupBlocks ? blocks - done : kGroupBlocks;
     std::memcpy(dst + 4 * done, buffer, 4 * n * sizeof(std::uint32_t));
   }
 }

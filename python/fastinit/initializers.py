@@ -145,17 +145,40 @@ def variance_scaling(
     for 0-d and 1-d shapes. He et al. (2015), Glorot & Bengio (2010), LeCun et al. (1998).
     """
     request = _request(shape, seed, dtype, stream, region, threads)
+    key = (request.shape, scale, mode, distribution, layout, in_axis, out_axis, batch_axis)
+    key += (fan_in, fan_out)
+    try:
+        hash(key)
+    except TypeError:  # odd argument types: no cache, let the checks report them
+        params, arguments = _variance_scaling_params.__wrapped__(*key)
+    else:
+        params, arguments = _variance_scaling_params(*key)
+    if params is None:  # zero-size output: nothing to sample, nothing to divide
+        return _checks.prepare_out(out, request.extent, request.dtype)
+    return _sample(request, params, out, arguments)
+
+
+# typed: True and 1 (or 1 and 1.0) must not share an entry, so checks still see bools.
+@functools.lru_cache(maxsize=4096, typed=True)
+def _variance_scaling_params(
+    shape: tuple[int, ...],
+    scale: Any,
+    mode: Any,
+    distribution: Any,
+    *fan_arguments: Any,
+) -> tuple[Any, dict[str, Any]]:
+    """Checks the arguments and returns (Params or None for no samples, the names
+    that determine the values). Cached: models repeat their shapes and settings."""
     scale = _checks.check_real("scale", scale, positive=True)
     _checks.check_choice("mode", mode, MODES)
     distribution = _DISTRIBUTION_ALIASES.get(distribution, distribution)
     _checks.check_choice("distribution", distribution, DISTRIBUTIONS)
+    layout, in_axis, out_axis, batch_axis, fan_in, fan_out = fan_arguments
     _checks.check_choice("layout", layout, LAYOUT_NAMES)
-    fan_options = (layout, in_axis, out_axis, batch_axis)
-    n = _fan(request.shape, mode, fan_in, fan_out, fan_options)
-    if not n > 0:  # zero-size output: nothing to sample, nothing to divide
-        return _checks.prepare_out(out, request.extent, request.dtype)
-    params = _variance_params(distribution, scale / n)
-    return _sample(request, params, out, {"scale": scale, mode: n})
+    n = _fan(shape, mode, fan_in, fan_out, (layout, in_axis, out_axis, batch_axis))
+    if not n > 0:
+        return None, {}
+    return _variance_params(distribution, scale / n), {"scale": scale, mode: n}
 
 
 # The named initializers: name -> (scale, mode, distribution, reference).
@@ -180,9 +203,10 @@ def _named(name: str) -> Any:
         distribution: str = default_distribution,
         **options: Any,
     ) -> np.ndarray:
-        gain = _checks.check_real("gain", gain, positive=True)
+        if type(gain) is not float or gain != 1.0:
+            gain = _checks.check_real("gain", gain, positive=True)
         return variance_scaling(
-            shape, seed, scale=scale * gain**2, mode=mode, distribution=distribution, **options
+            shape, seed, scale=scale * gain * gain, mode=mode, distribution=distribution, **options
         )
 
     initializer.__name__ = initializer.__qualname__ = name
