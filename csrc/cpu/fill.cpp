@@ -1,5 +1,7 @@
 #include "cpu/fill.h"
 
+#include <algorithm>
+
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
@@ -10,8 +12,16 @@ namespace fastinit {
 namespace cpu {
 namespace {
 
-// Elements per chunk: big enough to amortize claiming it, small enough to balance.
-constexpr std::uint64_t kChunk = std::uint64_t{1} << 16;
+// Elements per chunk: about four chunks per thread for balance, but at most one
+// transparent huge page (2 MiB), so two threads rarely fault on the same page (a
+// fault zeroes all of it while the other waits), and at least 64 KiB.
+std::uint64_t chunk_elements(std::uint64_t count, std::size_t itemsize, unsigned threads) {
+  constexpr std::uint64_t kMinBytes = std::uint64_t{1} << 16;
+  constexpr std::uint64_t kMaxBytes = std::uint64_t{1} << 21;
+  const std::uint64_t share = count * itemsize / (4 * std::uint64_t{threads > 0 ? threads : 1});
+  const std::uint64_t bytes = std::min(kMaxBytes, std::max(kMinBytes, share));
+  return std::max<std::uint64_t>(1, bytes / itemsize);
+}
 
 // Ask for transparent huge pages on a large output: a fresh allocation then costs
 // one fault per 2 MiB instead of one per 4 KiB. Advice only; failure is harmless.
@@ -39,7 +49,7 @@ bool fill_region(void* dst, OutputType type, const Params& params, std::uint64_t
   auto* out = static_cast<unsigned char*>(dst);
   advise_huge_pages(dst, runs.size() * itemsize);
   return parallel_for(
-      runs.size(), kChunk, threads,
+      runs.size(), chunk_elements(runs.size(), itemsize, threads), threads,
       [&](std::uint64_t begin, std::uint64_t end) {
         runs.for_each(begin, end, [&](std::uint64_t offset, std::uint64_t first, std::uint64_t n) {
           fill(out + offset * itemsize, type, params, seed, stream, first, n);
@@ -55,7 +65,7 @@ bool fill_range(void* dst, OutputType type, const Params& params, std::uint64_t 
   auto* out = static_cast<unsigned char*>(dst);
   advise_huge_pages(dst, count * itemsize);
   return parallel_for(
-      count, kChunk, threads,
+      count, chunk_elements(count, itemsize, threads), threads,
       [&](std::uint64_t begin, std::uint64_t end) {
         fill(out + begin * itemsize, type, params, seed, stream, first + begin, end - begin);
       },

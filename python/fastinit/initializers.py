@@ -3,7 +3,9 @@
 Every sampler returns exactly the same bits for the same (shape, seed, stream,
 parameters, dtype): element i of the (virtual, row-major) full tensor is a pure
 function of the Philox word i of its stream (docs/stream.md). `region=` returns
-full[region] without computing the rest; `out=` fills an existing array in place.
+full[region] without computing the rest; `out=` fills an existing array in place;
+`threads=` sets the threads for one call (default fastinit.get_num_threads()) and
+never changes the bits.
 
 Conventions (docs/conventions.md has the table against Keras, JAX and PyTorch):
 - `variance_scaling` follows Keras/JAX: "truncated_normal" cuts the underlying
