@@ -147,21 +147,33 @@ def variance_scaling(
     for 0-d and 1-d shapes. He et al. (2015), Glorot & Bengio (2010), LeCun et al. (1998).
     """
     request = _request(shape, seed, dtype, stream, region, threads)
-    key = (request.shape, scale, mode, distribution, layout, in_axis, out_axis, batch_axis)
-    key += (fan_in, fan_out)
-    try:
-        hash(key)
-    except TypeError:  # odd argument types: no cache, let the checks report them
-        params, arguments = _variance_scaling_params.__wrapped__(*key)
-    else:
-        params, arguments = _variance_scaling_params(*key)
+    params, arguments = _cached(
+        _variance_scaling_params,
+        *(request.shape, scale, mode, distribution, layout, in_axis, out_axis, batch_axis),
+        *(fan_in, fan_out),
+    )
     if params is None:  # zero-size output: nothing to sample, nothing to divide
         return _checks.prepare_out(out, request.extent, request.dtype)
     return _sample(request, params, out, arguments)
 
 
-# typed: True and 1 (or 1 and 1.0) must not share an entry, so checks still see bools.
-@functools.lru_cache(maxsize=4096, typed=True)
+@functools.lru_cache(maxsize=4096)
+def _cached_version(function: Any) -> Any:
+    # typed: True and 1 (or 1 and 1.0) must not share an entry, so checks still see bools.
+    return functools.lru_cache(maxsize=4096, typed=True)(function)
+
+
+def _cached(function: Any, *arguments: Any) -> Any:
+    """function(*arguments) through a per-function cache: a parameter setup checks its
+    arguments and builds immutable Params, and models repeat their settings. Failed
+    checks raise and are not cached; unhashable arguments skip the cache."""
+    try:
+        hash(arguments)
+    except TypeError:
+        return function(*arguments)
+    return _cached_version(function)(*arguments)
+
+
 def _variance_scaling_params(
     shape: tuple[int, ...],
     scale: Any,
@@ -309,9 +321,14 @@ def normal(
     probability 6e-8); docs/stream.md gives the exact formula.
     """
     request = _request(shape, seed, dtype, stream, region, threads)
+    params, arguments = _cached(_normal_params, mean, std)
+    return _sample(request, params, out, arguments)
+
+
+def _normal_params(mean: Any, std: Any) -> tuple[Any, dict[str, Any]]:
     mean = _checks.check_real("mean", mean)
     std = _checks.check_real("std", std, nonnegative=True)
-    return _sample(request, _core.normal_params(mean, std), out, {"mean": mean, "std": std})
+    return _core.normal_params(mean, std), {"mean": mean, "std": std}
 
 
 def uniform(
@@ -332,8 +349,13 @@ def uniform(
     high (narrower output dtypes may round onto them).
     """
     request = _request(shape, seed, dtype, stream, region, threads)
+    params, arguments = _cached(_uniform_params, low, high)
+    return _sample(request, params, out, arguments)
+
+
+def _uniform_params(low: Any, high: Any) -> tuple[Any, dict[str, Any]]:
     low = _checks.check_real("low", low)
     high = _checks.check_real("high", high)
     if low > high:
         raise ValueError(f"low must be <= high, got low={low}, high={high}")
-    return _sample(request, _core.uniform_params(low, high), out, {"low": low, "high": high})
+    return _core.uniform_params(low, high), {"low": low, "high": high}
