@@ -146,6 +146,32 @@ def variance_scaling(
     or in_axis/out_axis/batch_axis); fan_in= / fan_out= override, and are needed
     for 0-d and 1-d shapes. He et al. (2015), Glorot & Bengio (2010), LeCun et al. (1998).
     """
+    return _variance_scaling(
+        shape, seed, scale, mode, distribution, dtype, stream, out, region, threads,
+        layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+    )  # fmt: skip
+
+
+def _variance_scaling(
+    shape: Any,
+    seed: Any,
+    scale: Any,
+    mode: Any,
+    distribution: Any,
+    dtype: Any,
+    stream: Any,
+    out: Any,
+    region: Any,
+    threads: Any,
+    layout: Any,
+    in_axis: Any,
+    out_axis: Any,
+    batch_axis: Any,
+    fan_in: Any,
+    fan_out: Any,
+) -> np.ndarray:
+    """variance_scaling with positional arguments: the named initializers call it
+    directly, since keyword forwarding costs more than the fill of a small tensor."""
     request = _request(shape, seed, dtype, stream, region, threads)
     params, arguments = _cached(
         _variance_scaling_params,
@@ -215,20 +241,31 @@ def _named(name: str) -> Any:
         *,
         gain: float = 1.0,
         distribution: str = default_distribution,
-        **options: Any,
+        dtype: Any = "float32",
+        stream: int | str = 0,
+        out: np.ndarray | None = None,
+        region: tuple[slice, ...] | None = None,
+        threads: int | None = None,
+        layout: str = "torch",
+        in_axis: int | None = None,
+        out_axis: int | None = None,
+        batch_axis: int | Sequence[int] = (),
+        fan_in: float | None = None,
+        fan_out: float | None = None,
     ) -> np.ndarray:
         if type(gain) is not float or gain != 1.0:
             gain = _checks.check_real("gain", gain, positive=True)
-        return variance_scaling(
-            shape, seed, scale=scale * gain * gain, mode=mode, distribution=distribution, **options
-        )
+        return _variance_scaling(
+            shape, seed, scale * gain * gain, mode, distribution, dtype, stream, out, region,
+            threads, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+        )  # fmt: skip
 
     initializer.__name__ = initializer.__qualname__ = name
     initializer.__module__ = __name__
     initializer.__doc__ = (
         f"variance_scaling(scale={scale:g} * gain**2, mode={mode!r}, "
         f"distribution={default_distribution!r}); {reference}.\n\n"
-        "Every keyword of variance_scaling except scale and mode is accepted; "
+        "Takes every keyword of variance_scaling except scale and mode; "
         'distribution="normal" gives the untruncated normal of torch.nn.init.'
     )
     return initializer
