@@ -82,21 +82,11 @@ FASTINIT_INLINE F sample(const Params& p, U word) {
   return transform<T>(p, signed_unit(word));
 }
 
-template <Transform T>
-FASTINIT_INLINE void emit(float* out, const Params& p, const U w[kGroupVectors]) {
+// One group of samples (or raw words) into consecutive outputs; store() has an
+// overload per output type, rounding float32 lanes as round.h does per value.
+template <Transform T, class Out>
+FASTINIT_INLINE void emit(Out* out, const Params& p, const U w[kGroupVectors]) {
   for (unsigned k = 0; k < kGroupVectors; ++k) store(out + k * kLanes, sample<T>(p, w[k]));
-}
-template <Transform T>
-FASTINIT_INLINE void emit(double* out, const Params& p, const U w[kGroupVectors]) {
-  for (unsigned k = 0; k < kGroupVectors; ++k) store(out + k * kLanes, sample<T>(p, w[k]));
-}
-template <Transform T>
-FASTINIT_INLINE void emit(BFloat16Bits* out, const Params& p, const U w[kGroupVectors]) {
-  for (unsigned k = 0; k < kGroupVectors; ++k) store_bfloat16(out + k * kLanes, sample<T>(p, w[k]));
-}
-template <Transform T>
-FASTINIT_INLINE void emit(Float16Bits* out, const Params& p, const U w[kGroupVectors]) {
-  for (unsigned k = 0; k < kGroupVectors; ++k) store_float16(out + k * kLanes, sample<T>(p, w[k]));
 }
 template <Transform>
 FASTINIT_INLINE void emit(std::uint32_t* out, const Params&, const U w[kGroupVectors]) {

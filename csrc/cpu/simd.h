@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "fastinit/config.h"
+#include "fastinit/round.h"
 
 #if defined(FASTINIT_CPU_AVX512)
 #define FASTINIT_CPU_TARGET avx512
@@ -121,8 +122,8 @@ FASTINIT_INLINE void store(double* p, F x) {
 FASTINIT_INLINE void store_halves(void* p, __m512i halves) {  // low 16 bits of each lane
   _mm256_storeu_si256(static_cast<__m256i*>(p), _mm512_cvtepi32_epi16(halves));
 }
-FASTINIT_INLINE void store_float16(void* p, F x) {
-  _mm256_storeu_si256(static_cast<__m256i*>(p),
+FASTINIT_INLINE void store(Float16Bits* p, F x) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
                       _mm512_cvtps_ph(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
@@ -222,15 +223,15 @@ FASTINIT_INLINE void store_halves(void* p, __m256i halves) {  // low 16 bits of 
   _mm_storeu_si128(static_cast<__m128i*>(p),
                    _mm256_castsi256_si128(_mm256_permute4x64_epi64(packed, 0x08)));
 }
-FASTINIT_INLINE void store_float16(void* p, F x) {
-  _mm_storeu_si128(static_cast<__m128i*>(p),
+FASTINIT_INLINE void store(Float16Bits* p, F x) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
                    _mm256_cvtps_ph(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
 #endif
 
 // bfloat16: round to nearest even on the bit pattern, as round.h does per value.
-FASTINIT_INLINE void store_bfloat16(void* p, F x) {
+FASTINIT_INLINE void store(BFloat16Bits* p, F x) {
   const U u = bits_of(x);
   const U rounded = (u + U(0x7FFFu) + ((u >> 16) & U(1u))) >> 16;
   store_halves(p, rounded.v);
