@@ -41,6 +41,8 @@ def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
 def _sample(args: argparse.Namespace) -> int:
     scale, mode, distribution, _ = initializers.NAMED[args.init]
     shape = tuple(args.shape)
+    if math.prod(shape) == 0:
+        raise ValueError(f"shape {list(shape)} has no elements to check")
     dtype = check_dtype(args.dtype)
     fan_in, fan_out = compute_fans(shape)
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
