@@ -57,7 +57,10 @@ def _request(shape: Any, seed: Any, dtype: Any, stream: Any, region: Any, thread
     seed = _checks.check_seed(seed)
     stream = check_stream(stream)
     dtype = _checks.check_dtype(dtype)
-    start, extent = _checks.check_region(region, shape)
+    if region is None:
+        start, extent = (0,) * len(shape), shape
+    else:
+        start, extent = _checks.check_region(region, shape)
     return _Request(shape, seed, stream, dtype, start, extent, resolve_threads(threads))
 
 
@@ -183,23 +186,24 @@ def _variance_scaling(
     return _sample(request, params, out, arguments)
 
 
-@functools.lru_cache(maxsize=4096)
-def _cached_version(function: Any) -> Any:
-    # typed: True and 1 (or 1 and 1.0) must not share an entry, so checks still see bools.
-    return functools.lru_cache(maxsize=4096, typed=True)(function)
-
-
 def _cached(function: Any, *arguments: Any) -> Any:
-    """function(*arguments) through a per-function cache: a parameter setup checks its
-    arguments and builds immutable Params, and models repeat their settings. Failed
-    checks raise and are not cached; unhashable arguments skip the cache."""
+    """function(*arguments) through its cache (see _parameter_setup), or directly when
+    an argument is unhashable, so that the checks inside report it."""
     try:
         hash(arguments)
     except TypeError:
-        return function(*arguments)
-    return _cached_version(function)(*arguments)
+        return function.__wrapped__(*arguments)
+    return function(*arguments)
 
 
+def _parameter_setup(function: Any) -> Any:
+    """Caches a parameter setup: it checks its arguments and builds immutable Params,
+    and models repeat their settings. Failed checks raise and are not cached; typed,
+    so True and 1 (or 1 and 1.0) never share an entry and bools still reach the checks."""
+    return functools.lru_cache(maxsize=4096, typed=True)(function)
+
+
+@_parameter_setup
 def _variance_scaling_params(
     shape: tuple[int, ...],
     scale: Any,
@@ -362,6 +366,7 @@ def normal(
     return _sample(request, params, out, arguments)
 
 
+@_parameter_setup
 def _normal_params(mean: Any, std: Any) -> tuple[Any, dict[str, Any]]:
     mean = _checks.check_real("mean", mean)
     std = _checks.check_real("std", std, nonnegative=True)
@@ -390,6 +395,7 @@ def uniform(
     return _sample(request, params, out, arguments)
 
 
+@_parameter_setup
 def _uniform_params(low: Any, high: Any) -> tuple[Any, dict[str, Any]]:
     low = _checks.check_real("low", low)
     high = _checks.check_real("high", high)
