@@ -68,10 +68,15 @@ def _sample(request: _Request, params: Any, out: Any, arguments: dict[str, Any])
     """Check the output can hold the values, allocate (or take `out`), release the GIL, fill."""
     _checks.check_representable(params.max_magnitude, request.dtype, arguments)
     target = _checks.prepare_out(out, request.extent, request.dtype)
-    if target.size:
+    if not target.size:
+        return target
+    code = _checks.output_type(request.dtype)
+    if request.extent is request.shape:  # the whole tensor: elements 0 .. size - 1
+        _core.fill_range(target, code, params, request.seed, request.stream, 0, request.threads)
+    else:
         _core.fill(
             target,
-            _checks.output_type(request.dtype),
+            code,
             params,
             request.seed,
             request.stream,
