@@ -19,7 +19,6 @@ import numpy as np
 from . import _core
 
 U64_LIMIT = 1 << 64
-_INT_ONLY = {int}
 _INDEX_LIMIT = 1 << 63  # element counts and byte sizes must fit in int64
 
 # The output dtypes, each with the core's code for it.
@@ -121,8 +120,11 @@ def output_type(dtype: np.dtype) -> Any:
 
 def check_shape(shape: Any) -> tuple[int, ...]:
     """A tuple of non-negative ints (or one int) whose element count fits in int64."""
-    if type(shape) is tuple and set(map(type, shape)) <= _INT_ONLY:  # the common case, fast
-        if min(shape, default=0) >= 0 and max(shape, default=0) < _INDEX_LIMIT:
+    if type(shape) is tuple:  # the common case, without the ABC checks below
+        for dim in shape:
+            if type(dim) is not int or not 0 <= dim < _INDEX_LIMIT:
+                break
+        else:
             if math.prod(shape) < _INDEX_LIMIT:
                 return shape
     if isinstance(shape, (numbers.Integral, np.integer)) and not isinstance(shape, bool):
