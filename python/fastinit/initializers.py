@@ -111,9 +111,8 @@ def _fan(
     return n
 
 
-@functools.lru_cache(maxsize=4096)
 def _variance_params(distribution: str, variance: float) -> Any:
-    """Params of a zero-mean distribution with this variance (cached: they are immutable)."""
+    """Params of a zero-mean distribution with this variance."""
     if distribution == "truncated_normal":
         std = math.sqrt(variance) / TRUNCATED_NORMAL_STD
         return _core.truncated_normal_params(0.0, std, -2.0, 2.0)
