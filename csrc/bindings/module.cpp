@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "bindings/bindings.h"
+#include "bindings/dlpack.h"
 #include "core/fill.h"
 #include "core/params.h"
 #include "cpu/fill.h"
@@ -192,4 +194,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("compiled_targets", &cpu::compiled_targets, "CPU targets built into this module.");
   m.def("supported_targets", &cpu::supported_targets, "Compiled targets this CPU can run.");
   m.def("available_cpus", &cpu::available_cpus, "CPUs this process may run on (affinity).");
+  dlpack::bind(m);
+  bind_cuda(m);
 }

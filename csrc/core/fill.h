@@ -32,6 +32,10 @@ class RegionRuns {
   explicit RegionRuns(const Region& region);
 
   std::uint64_t size() const { return size_; }
+  std::uint64_t run_length() const { return run_length_; }
+  std::uint64_t base() const { return base_; }
+  const std::vector<std::uint64_t>& row_extent() const { return row_extent_; }
+  const std::vector<std::uint64_t>& row_stride() const { return row_stride_; }
 
   // Calls fn(output_offset, full_index, count) for the pieces of runs that cover
   // output elements [begin, end), in order.
@@ -46,9 +50,9 @@ class RegionRuns {
     }
   }
 
- private:
   std::uint64_t run_start(std::uint64_t run) const;  // full index of a run's first element
 
+ private:
   std::uint64_t size_ = 0;
   std::uint64_t run_length_ = 1;
   std::uint64_t base_ = 0;                  // full index of the region's first element

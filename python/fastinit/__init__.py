@@ -8,6 +8,7 @@ JAX and PyTorch.
 """
 
 from ._core import philox4x32
+from .devices import CudaArray, cuda_available, cuda_status
 from .fans import calculate_gain, compute_fans
 from .initializers import (
     TRUNCATED_NORMAL_STD,
@@ -37,6 +38,9 @@ __all__ = [
     "calculate_gain",
     "compute_fans",
     "constant",
+    "CudaArray",
+    "cuda_available",
+    "cuda_status",
     "cpu_target",
     "cpu_targets",
     "dirac",

@@ -5,7 +5,8 @@ parameters, dtype): element i of the (virtual, row-major) full tensor is a pure
 function of the Philox word i of its stream (docs/stream.md). `region=` returns
 full[region] without computing the rest; `out=` fills an existing array in place;
 `threads=` sets the threads for one call (default fastinit.get_num_threads()) and
-never changes the bits.
+never changes the bits; `device="cuda"` / `"cuda:N"` returns a fastinit.CudaArray
+with the same bits, and `out=` also takes CUDA tensors (fastinit.devices).
 
 Conventions (docs/conventions.md has the table against Keras, JAX and PyTorch):
 - `variance_scaling` follows Keras/JAX: "truncated_normal" cuts the underlying
@@ -25,7 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _checks, _core
+from . import _checks, _core, devices
 from .fans import LAYOUTS, fans_of_checked_shape
 from .runtime import resolve_threads
 from .streams import check_stream
@@ -37,6 +38,8 @@ LAYOUT_NAMES = tuple(LAYOUTS)
 DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 # Keras spells the plain normal "untruncated_normal".
 _DISTRIBUTION_ALIASES = {"untruncated_normal": "normal"}
+# What a zero-size output "samples": nothing is drawn, but the output is still made.
+_EMPTY_PARAMS = _core.uniform_params(0.0, 0.0)
 # A truncated interval must span this many float32 steps of erf: deep in one tail
 # the float32 inverse CDF has too little resolution to sample it faithfully.
 _MIN_ERF_STEPS = 4096
@@ -50,9 +53,12 @@ class _Request(NamedTuple):
     start: tuple[int, ...]  # the region to return
     extent: tuple[int, ...]
     threads: int
+    device: int | None  # devices.check_device: None (not given), HOST or a CUDA ordinal
 
 
-def _request(shape: Any, seed: Any, dtype: Any, stream: Any, region: Any, threads: Any) -> _Request:
+def _request(
+    shape: Any, seed: Any, dtype: Any, stream: Any, region: Any, threads: Any, device: Any = None
+) -> _Request:
     shape = _checks.check_shape(shape)
     seed = _checks.check_seed(seed)
     stream = check_stream(stream)
@@ -61,12 +67,15 @@ def _request(shape: Any, seed: Any, dtype: Any, stream: Any, region: Any, thread
         start, extent = (0,) * len(shape), shape
     else:
         start, extent = _checks.check_region(region, shape)
-    return _Request(shape, seed, stream, dtype, start, extent, resolve_threads(threads))
+    device = devices.check_device(device)
+    return _Request(shape, seed, stream, dtype, start, extent, resolve_threads(threads), device)
 
 
-def _sample(request: _Request, params: Any, out: Any, arguments: dict[str, Any]) -> np.ndarray:
+def _sample(request: _Request, params: Any, out: Any, arguments: dict[str, Any]) -> Any:
     """Check the output can hold the values, allocate (or take `out`), release the GIL, fill."""
     _checks.check_representable(params.max_magnitude, request.dtype, arguments)
+    if not devices.on_host(request.device, out):
+        return _sample_on_device(request, params, out)
     target = _checks.prepare_out(out, request.extent, request.dtype)
     if not target.size:
         return target
@@ -85,6 +94,27 @@ def _sample(request: _Request, params: Any, out: Any, arguments: dict[str, Any])
             request.threads,
         )
     return target
+
+
+def _sample_on_device(request: _Request, params: Any, out: Any) -> Any:
+    """_sample for CUDA: a new CudaArray, or a CUDA tensor filled in place."""
+    target = devices.device_target(out, request.device, request.extent, request.dtype)
+    try:
+        if math.prod(request.extent):
+            code = int(_checks.output_type(request.dtype))
+            if request.extent is request.shape:
+                _core.cuda_fill_range(
+                    target.device, target.stream, target.pointer, code, params,
+                    request.seed, request.stream, 0, math.prod(request.shape),
+                )  # fmt: skip
+            else:
+                _core.cuda_fill(
+                    target.device, target.stream, target.pointer, code, params,
+                    request.seed, request.stream, request.shape, request.start, request.extent,
+                )  # fmt: skip
+    finally:
+        target.release()
+    return target.result
 
 
 def _fan(
@@ -134,6 +164,7 @@ def variance_scaling(
     out: np.ndarray | None = None,
     region: tuple[slice, ...] | None = None,
     threads: int | None = None,
+    device: Any = None,
     layout: str = "torch",
     in_axis: int | None = None,
     out_axis: int | None = None,
@@ -154,7 +185,7 @@ def variance_scaling(
     for 0-d and 1-d shapes. He et al. (2015), Glorot & Bengio (2010), LeCun et al. (1998).
     """
     return _variance_scaling(
-        shape, seed, scale, mode, distribution, dtype, stream, out, region, threads,
+        shape, seed, scale, mode, distribution, dtype, stream, out, region, threads, device,
         layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
     )  # fmt: skip
 
@@ -170,6 +201,7 @@ def _variance_scaling(
     out: Any,
     region: Any,
     threads: Any,
+    device: Any,
     layout: Any,
     in_axis: Any,
     out_axis: Any,
@@ -179,14 +211,14 @@ def _variance_scaling(
 ) -> np.ndarray:
     """variance_scaling with positional arguments: the named initializers call it
     directly, since keyword forwarding costs more than the fill of a small tensor."""
-    request = _request(shape, seed, dtype, stream, region, threads)
+    request = _request(shape, seed, dtype, stream, region, threads, device)
     params, arguments = _cached(
         _variance_scaling_params,
         *(request.shape, scale, mode, distribution, layout, in_axis, out_axis, batch_axis),
         *(fan_in, fan_out),
     )
     if params is None:  # zero-size output: nothing to sample, nothing to divide
-        return _checks.prepare_out(out, request.extent, request.dtype)
+        params, arguments = _EMPTY_PARAMS, {}
     return _sample(request, params, out, arguments)
 
 
@@ -254,6 +286,7 @@ def _named(name: str) -> Any:
         out: np.ndarray | None = None,
         region: tuple[slice, ...] | None = None,
         threads: int | None = None,
+        device: Any = None,
         layout: str = "torch",
         in_axis: int | None = None,
         out_axis: int | None = None,
@@ -265,7 +298,7 @@ def _named(name: str) -> Any:
             gain = _checks.check_real("gain", gain, positive=True)
         return _variance_scaling(
             shape, seed, scale * gain * gain, mode, distribution, dtype, stream, out, region,
-            threads, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+            threads, device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
         )  # fmt: skip
 
     initializer.__name__ = initializer.__qualname__ = name
@@ -306,6 +339,7 @@ def truncated_normal(
     out: np.ndarray | None = None,
     region: tuple[slice, ...] | None = None,
     threads: int | None = None,
+    device: Any = None,
 ) -> np.ndarray:
     """Normal(mean, std) restricted to an interval, by inverse CDF (one word per value).
 
@@ -314,7 +348,7 @@ def truncated_normal(
     names, default -2, 2). `std` is that of the underlying normal, so the result's
     std is smaller (0.8796 std for ±2). Infinite bounds are allowed.
     """
-    request = _request(shape, seed, dtype, stream, region, threads)
+    request = _request(shape, seed, dtype, stream, region, threads, device)
     mean = _checks.check_real("mean", mean)
     std = _checks.check_real("std", std, positive=True)
     if (a is not None or b is not None) and (lower is not None or upper is not None):
@@ -359,13 +393,14 @@ def normal(
     out: np.ndarray | None = None,
     region: tuple[slice, ...] | None = None,
     threads: int | None = None,
+    device: Any = None,
 ) -> np.ndarray:
     """Normal(mean, std) by inverse CDF: mean + std sqrt(2) erfinv(x), x on a 2^24-point grid.
 
     The grid bounds |values - mean| by 5.42 std (a true normal exceeds that with
     probability 6e-8); docs/stream.md gives the exact formula.
     """
-    request = _request(shape, seed, dtype, stream, region, threads)
+    request = _request(shape, seed, dtype, stream, region, threads, device)
     params, arguments = _cached(_normal_params, mean, std)
     return _sample(request, params, out, arguments)
 
@@ -388,13 +423,14 @@ def uniform(
     out: np.ndarray | None = None,
     region: tuple[slice, ...] | None = None,
     threads: int | None = None,
+    device: Any = None,
 ) -> np.ndarray:
     """Uniform on the open interval (low, high): mid + half x, x on a 2^24-point grid.
 
     Symmetric intervals stay exactly symmetric; float32 values never equal low or
     high (narrower output dtypes may round onto them).
     """
-    request = _request(shape, seed, dtype, stream, region, threads)
+    request = _request(shape, seed, dtype, stream, region, threads, device)
     params, arguments = _cached(_uniform_params, low, high)
     return _sample(request, params, out, arguments)
 

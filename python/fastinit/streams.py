@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks, _core
+from . import _checks, _core, devices
 from .runtime import resolve_threads
 
 
@@ -31,8 +31,14 @@ def check_stream(stream: Any) -> int:
 
 
 def random_bits(
-    n: int, seed: int, *, stream: int | str = 0, offset: int = 0, threads: int | None = None
-) -> np.ndarray:
+    n: int,
+    seed: int,
+    *,
+    stream: int | str = 0,
+    offset: int = 0,
+    threads: int | None = None,
+    device: Any = None,
+) -> Any:
     """Words offset .. offset + n - 1 of the stream, as uint32.
 
     Word i is word (i mod 4) of Philox4x32-10 applied to the counter
@@ -46,6 +52,15 @@ def random_bits(
     threads = resolve_threads(threads)
     if offset + n > _checks.U64_LIMIT:
         raise OverflowError(f"offset + n must be <= 2^64, got {offset} + {n}")
+    device = devices.check_device(device)
+    if not devices.on_host(device, None):
+        target = devices.device_target(None, device, (n,), np.dtype(np.uint32))
+        code = int(_core.OutputType.uint32)
+        _core.cuda_fill_range(
+            target.device, target.stream, target.pointer, code, _UNUSED_PARAMS, seed, stream,
+            offset, n,
+        )  # fmt: skip
+        return target.result
     out = _checks.prepare_out(None, (n,), np.dtype(np.uint32))
     if n:
         _core.fill_range(

@@ -9,23 +9,51 @@ what its reproducibility guarantee is.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import ml_dtypes
 import numpy as np
 
-from . import _checks
+from . import _checks, _core, devices
 from .initializers import _request, normal
 
 
-def _fill_value(
-    shape: tuple[int, ...], value: float, dtype: np.dtype, out: Any, argument: str
-) -> np.ndarray:
-    _checks.check_representable(abs(value), dtype, {argument: value})
-    target = _checks.prepare_out(out, shape, dtype)
-    target[...] = _round_once(value, dtype)
-    return target
+class _Strided(NamedTuple):
+    """`count` elements of the flat output, start, start + stride, ..., set to value."""
+
+    value: Any  # already rounded into the dtype
+    start: int
+    stride: int
+    count: int
+
+
+def _write(
+    shape: tuple[int, ...], dtype: np.dtype, out: Any, device: int | None, steps: list[_Strided]
+) -> Any:
+    """Allocates (or takes `out`) on the host or a CUDA device and applies `steps` in order."""
+    if devices.on_host(device, out):
+        target = _checks.prepare_out(out, shape, dtype)
+        flat = target.reshape(-1)
+        for step in steps:
+            flat[step.start : step.start + step.stride * step.count : step.stride] = step.value
+        return target
+    target = devices.device_target(out, device, shape, dtype)
+    try:
+        bits_type = np.dtype(f"u{dtype.itemsize}")
+        for step in steps:
+            bits = int(np.asarray(step.value, dtype=dtype).view(bits_type))
+            _core.cuda_fill_strided(
+                target.device, target.stream, target.pointer, dtype.itemsize, bits,
+                step.start, step.stride, step.count,
+            )  # fmt: skip
+    finally:
+        target.release()
+    return target.result
+
+
+def _everywhere(value: float, dtype: np.dtype, size: int) -> _Strided:
+    return _Strided(_round_once(value, dtype), 0, 1, size)
 
 
 def _round_once(value: float, dtype: np.dtype) -> Any:
@@ -44,12 +72,20 @@ def _round_once(value: float, dtype: np.dtype) -> Any:
     return dtype.type(narrow)
 
 
-def _region(shape: Any, dtype: Any, region: Any) -> tuple[tuple[int, ...], np.dtype, tuple, tuple]:
+class _Box(NamedTuple):
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    start: tuple[int, ...]
+    extent: tuple[int, ...]
+    device: int | None
+
+
+def _box(shape: Any, dtype: Any, region: Any, device: Any) -> _Box:
     shape = _checks.check_shape(shape)
     dtype = _checks.check_dtype(dtype)
     start, extent = _checks.check_region(region, shape)
     _checks.check_nbytes(extent, dtype)
-    return shape, dtype, start, extent
+    return _Box(shape, dtype, start, extent, devices.check_device(device))
 
 
 def constant(
@@ -57,42 +93,35 @@ def constant(
     value: float,
     *,
     dtype: Any = "float32",
-    out: np.ndarray | None = None,
+    out: Any = None,
     region: tuple[slice, ...] | None = None,
-) -> np.ndarray:
+    device: Any = None,
+) -> Any:
     """Every element equal to `value` (finite), rounded once into dtype."""
-    _, dtype, _, extent = _region(shape, dtype, region)
+    box = _box(shape, dtype, region, device)
     value = _checks.check_real("value", value)
-    return _fill_value(extent, value, dtype, out, "value")
+    _checks.check_representable(abs(value), box.dtype, {"value": value})
+    steps = [_everywhere(value, box.dtype, math.prod(box.extent))]
+    return _write(box.extent, box.dtype, out, box.device, steps)
 
 
-def zeros(shape: Sequence[int], **options: Any) -> np.ndarray:
+def zeros(shape: Sequence[int], **options: Any) -> Any:
     """constant(shape, 0.0)."""
     return constant(shape, 0.0, **options)
 
 
-def ones(shape: Sequence[int], **options: Any) -> np.ndarray:
+def ones(shape: Sequence[int], **options: Any) -> Any:
     """constant(shape, 1.0)."""
     return constant(shape, 1.0, **options)
 
 
-def _place(
-    extent: tuple[int, ...],
-    start: tuple[int, ...],
-    hot: Iterable[tuple[int, ...]],
-    value: float,
-    dtype: np.dtype,
-    out: Any,
-) -> np.ndarray:
-    """Zeros with gain `value` at the full-tensor indices `hot` that fall inside the region."""
-    _checks.check_representable(abs(value), dtype, {"gain": value})
-    target = _fill_value(extent, 0.0, dtype, out, "gain")
-    value = _round_once(value, dtype)
-    for index in hot:
-        local = tuple(i - s for i, s in zip(index, start, strict=True))
-        if all(0 <= i < e for i, e in zip(local, extent, strict=True)):
-            target[local] = value
-    return target
+def _diagonals(box: _Box, gain: float, out: Any, lines: list[tuple[int, int, int]]) -> Any:
+    """Zeros with `gain` along `lines`: (start, stride, count) in the flat output."""
+    _checks.check_representable(abs(gain), box.dtype, {"gain": gain})
+    value = _round_once(gain, box.dtype)
+    steps = [_everywhere(0.0, box.dtype, math.prod(box.extent))]
+    steps += [_Strided(value, *line) for line in lines if line[2] > 0]
+    return _write(box.extent, box.dtype, out, box.device, steps)
 
 
 def identity(
@@ -100,18 +129,20 @@ def identity(
     gain: float = 1.0,
     *,
     dtype: Any = "float32",
-    out: np.ndarray | None = None,
+    out: Any = None,
     region: tuple[slice, ...] | None = None,
-) -> np.ndarray:
+    device: Any = None,
+) -> Any:
     """A 2-D matrix with `gain` on the main diagonal and 0 elsewhere (rectangular allowed)."""
-    shape, dtype, start, extent = _region(shape, dtype, region)
-    if len(shape) != 2:
-        raise ValueError(f"identity needs a 2-D shape, got {shape}")
+    box = _box(shape, dtype, region, device)
+    if len(box.shape) != 2:
+        raise ValueError(f"identity needs a 2-D shape, got {box.shape}")
     gain = _checks.check_real("gain", gain, nonnegative=True)
     # Only the diagonal entries inside the region, so a huge matrix's slice stays cheap.
-    first = max(start)
-    last = min(start[0] + extent[0], start[1] + extent[1])
-    return _place(extent, start, ((k, k) for k in range(first, last)), gain, dtype, out)
+    (s0, s1), (e0, e1) = box.start, box.extent
+    first, last = max(s0, s1), min(s0 + e0, s1 + e1)
+    line = ((first - s0) * e1 + (first - s1), e1 + 1, last - first)
+    return _diagonals(box, gain, out, [line])
 
 
 eye = identity
@@ -123,29 +154,39 @@ def dirac(
     *,
     gain: float = 1.0,
     dtype: Any = "float32",
-    out: np.ndarray | None = None,
+    out: Any = None,
     region: tuple[slice, ...] | None = None,
-) -> np.ndarray:
+    device: Any = None,
+) -> Any:
     """Identity of a convolution: weight (out, in, *kernel) with 3 to 5 axes.
 
     Output channel g * (out // groups) + d copies input channel d at the kernel
     centre, for d < min(out // groups, in) — the same tensor as torch.nn.init.dirac_.
     """
-    shape, dtype, start, extent = _region(shape, dtype, region)
-    if len(shape) not in (3, 4, 5):
-        raise ValueError(f"dirac needs a shape with 3, 4 or 5 axes, got {shape}")
+    box = _box(shape, dtype, region, device)
+    if len(box.shape) not in (3, 4, 5):
+        raise ValueError(f"dirac needs a shape with 3, 4 or 5 axes, got {box.shape}")
     groups = _checks.check_int("groups", groups, low=1)
-    if shape[0] % groups:
-        raise ValueError(f"shape[0] = {shape[0]} must be divisible by groups = {groups}")
+    if box.shape[0] % groups:
+        raise ValueError(f"shape[0] = {box.shape[0]} must be divisible by groups = {groups}")
     gain = _checks.check_real("gain", gain, nonnegative=True)
-    per_group = shape[0] // groups
-    centre = tuple(k // 2 for k in shape[2:])
-    hot = (
-        (g * per_group + d, d, *centre)
-        for g in range(groups)
-        for d in range(min(per_group, shape[1]))
-    )
-    return _place(extent, start, hot, gain, dtype, out)
+    per_group = box.shape[0] // groups
+    (s0, s1, *spatial_start), (e0, e1, *spatial_extent) = box.start, box.extent
+    centre = [k // 2 - s for k, s in zip(box.shape[2:], spatial_start, strict=True)]
+    if not all(0 <= c < e for c, e in zip(centre, spatial_extent, strict=True)):
+        return _diagonals(box, gain, out, [])  # the region holds no kernel centre
+    spatial = math.prod(spatial_extent)
+    centre_offset = 0
+    for c, e in zip(centre, spatial_extent, strict=True):
+        centre_offset = centre_offset * e + c
+    lines = []
+    for g in range(groups):
+        # Entry (g * per_group + d, d, *centre) for d in [lo, hi) lies inside the region.
+        lo = max(0, s0 - g * per_group, s1)
+        hi = min(per_group, box.shape[1], s0 + e0 - g * per_group, s1 + e1)
+        start = ((g * per_group + lo - s0) * e1 + (lo - s1)) * spatial + centre_offset
+        lines.append((start, (e1 + 1) * spatial, hi - lo))
+    return _diagonals(box, gain, out, lines)
 
 
 def orthogonal(
@@ -155,10 +196,11 @@ def orthogonal(
     *,
     dtype: Any = "float32",
     stream: int | str = 0,
-    out: np.ndarray | None = None,
+    out: Any = None,
     region: tuple[slice, ...] | None = None,
     threads: int | None = None,
-) -> np.ndarray:
+    device: Any = None,
+) -> Any:
     """A (semi-)orthogonal matrix times `gain`, viewed as (shape[0], prod(shape[1:])).
 
     As torch.nn.init.orthogonal_ (Saxe et al. 2014): a standard normal matrix from
@@ -166,16 +208,35 @@ def orthogonal(
     in float64, Q's columns signed by diag(R) so the result is Haar-distributed, then
     rounded to float32 and once more into dtype. The QR runs in NumPy's LAPACK, so
     the bits are reproducible for a given NumPy build; across LAPACK builds a value
-    may differ in its last float32 bit. `region` slices the full result.
+    may differ in its last float32 bit. `region` slices the full result. On CUDA
+    the matrix is computed on the host and copied to the device once.
     """
-    request = _request(shape, seed, dtype, stream, region, threads)
+    request = _request(shape, seed, dtype, stream, region, threads, device)
     gain = _checks.check_real("gain", gain, nonnegative=True)
     if len(request.shape) < 2:
         raise ValueError(f"orthogonal needs a shape with at least 2 axes, got {request.shape}")
     rows, cols = request.shape[0], math.prod(request.shape[1:])
+    if not devices.on_host(request.device, out):
+        return _upload(_orthogonal(request, gain, rows, cols), request, out)
     target = _checks.prepare_out(out, request.extent, request.dtype)
+    if rows * cols:
+        target[...] = _orthogonal(request, gain, rows, cols)
+    return target
+
+
+def _upload(values: np.ndarray, request: Any, out: Any) -> Any:
+    target = devices.device_target(out, request.device, request.extent, request.dtype)
+    try:
+        _core.cuda_copy_to_device(target.device, target.stream, target.pointer, values)
+    finally:
+        target.release()
+    return target.result
+
+
+def _orthogonal(request: Any, gain: float, rows: int, cols: int) -> np.ndarray:
+    """The region of orthogonal's result, on the host, in the request's dtype."""
     if rows * cols == 0:
-        return target
+        return np.zeros(request.extent, dtype=request.dtype)
     gaussian = normal(
         (rows, cols), request.seed, stream=request.stream, threads=request.threads
     ).astype(np.float64)
@@ -187,5 +248,4 @@ def orthogonal(
         q = q.T
     full = (gain * q).astype(np.float32).reshape(request.shape)
     box = tuple(slice(s, s + e) for s, e in zip(request.start, request.extent, strict=True))
-    target[...] = full[box].astype(request.dtype)
-    return target
+    return np.ascontiguousarray(full[box].astype(request.dtype))

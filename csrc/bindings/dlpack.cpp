@@ -1,0 +1,175 @@
+// bindings/dlpack.cpp — taking tensors from DLPack producers and giving ours out.
+#include "bindings/dlpack.h"
+
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <utility>
+
+namespace py = pybind11;
+
+namespace fastinit {
+namespace dlpack {
+namespace {
+
+constexpr const char* kLegacyName = "dltensor";
+constexpr const char* kVersionedName = "dltensor_versioned";
+constexpr const char* kUsedLegacyName = "used_dltensor";
+constexpr const char* kUsedVersionedName = "used_dltensor_versioned";
+
+// What an exported capsule owns: the shape and strides it points to, and the memory.
+struct Export {
+  std::vector<std::int64_t> shape;
+  std::vector<std::int64_t> strides;
+  std::shared_ptr<const void> owner;
+};
+
+template <class Managed>
+void delete_export(Managed* managed) {
+  delete static_cast<Export*>(managed->manager_ctx);
+  delete managed;
+}
+
+// Capsule destructor: a capsule nobody consumed still owns its tensor.
+template <class Managed>
+void release_unconsumed(PyObject* capsule, const char* name) {
+  if (!PyCapsule_IsValid(capsule, name)) return;  // renamed "used_...": the consumer owns it
+  auto* managed = static_cast<Managed*>(PyCapsule_GetPointer(capsule, name));
+  if (managed != nullptr && managed->deleter != nullptr) managed->deleter(managed);
+}
+
+void release_unconsumed_legacy(PyObject* capsule) {
+  release_unconsumed<ManagedTensor>(capsule, kLegacyName);
+}
+void release_unconsumed_versioned(PyObject* capsule) {
+  release_unconsumed<ManagedTensorVersioned>(capsule, kVersionedName);
+}
+
+Tensor describe(void* data, Device device, DataType dtype, Export& context) {
+  Tensor tensor{};
+  tensor.data = data;
+  tensor.device = device;
+  tensor.ndim = static_cast<std::int32_t>(context.shape.size());
+  tensor.dtype = dtype;
+  tensor.shape = context.shape.data();
+  tensor.strides = context.strides.data();
+  tensor.byte_offset = 0;
+  return tensor;
+}
+
+}  // namespace
+
+Imported::Imported(py::capsule capsule) {
+  PyObject* object = capsule.ptr();
+  if (PyCapsule_IsValid(object, kVersionedName)) {
+    versioned_ = static_cast<ManagedTensorVersioned*>(PyCapsule_GetPointer(object, kVersionedName));
+    if (versioned_ == nullptr) throw py::error_already_set();
+    major_ = versioned_->version.major;
+    if (major_ != 1) {
+      // N.B. a newer major version may change the layout: refuse and hand it back.
+      versioned_->deleter(versioned_);
+      versioned_ = nullptr;
+      PyCapsule_SetName(object, kUsedVersionedName);
+      throw std::invalid_argument("out: DLPack major version " + std::to_string(major_) +
+                                  " is not supported (fastinit reads 1.x)");
+    }
+    tensor_ = &versioned_->dl_tensor;
+    read_only_ = (versioned_->flags & kFlagReadOnly) != 0;
+    if (PyCapsule_SetName(object, kUsedVersionedName) != 0) throw py::error_already_set();
+  } else if (PyCapsule_IsValid(object, kLegacyName)) {
+    legacy_ = static_cast<ManagedTensor*>(PyCapsule_GetPointer(object, kLegacyName));
+    if (legacy_ == nullptr) throw py::error_already_set();
+    tensor_ = &legacy_->dl_tensor;
+    if (PyCapsule_SetName(object, kUsedLegacyName) != 0) throw py::error_already_set();
+  } else {
+    throw std::invalid_argument(
+        "out: __dlpack__ returned no unused 'dltensor' or 'dltensor_versioned' capsule");
+  }
+}
+
+Imported::~Imported() { release(); }
+
+void Imported::release() {
+  if (versioned_ != nullptr && versioned_->deleter != nullptr) versioned_->deleter(versioned_);
+  if (legacy_ != nullptr && legacy_->deleter != nullptr) legacy_->deleter(legacy_);
+  versioned_ = nullptr;
+  legacy_ = nullptr;
+  tensor_ = nullptr;
+}
+
+const Tensor& Imported::tensor() const {
+  if (tensor_ == nullptr) throw std::invalid_argument("out: the DLPack tensor was released");
+  return *tensor_;
+}
+
+std::uintptr_t Imported::data() const {
+  return reinterpret_cast<std::uintptr_t>(tensor().data) +
+         static_cast<std::uintptr_t>(tensor().byte_offset);
+}
+
+py::capsule export_tensor(void* data, Device device, DataType dtype,
+                          const std::vector<std::int64_t>& shape,
+                          std::shared_ptr<const void> owner, bool versioned, bool read_only) {
+  auto context = std::make_unique<Export>();
+  context->shape = shape;
+  context->strides.assign(shape.size(), 1);
+  for (std::size_t d = shape.size(); d-- > 1;) {
+    context->strides[d - 1] = context->strides[d] * shape[d];
+  }
+  context->owner = std::move(owner);
+  if (versioned) {
+    auto managed = std::make_unique<ManagedTensorVersioned>();
+    managed->version = Version{1, 0};
+    managed->dl_tensor = describe(data, device, dtype, *context);
+    managed->flags = read_only ? kFlagReadOnly : 0;
+    managed->manager_ctx = context.get();
+    managed->deleter = &delete_export<ManagedTensorVersioned>;
+    py::capsule capsule(managed.get(), kVersionedName, &release_unconsumed_versioned);
+    context.release();
+    managed.release();
+    return capsule;
+  }
+  auto managed = std::make_unique<ManagedTensor>();
+  managed->dl_tensor = describe(data, device, dtype, *context);
+  managed->manager_ctx = context.get();
+  managed->deleter = &delete_export<ManagedTensor>;
+  py::capsule capsule(managed.get(), kLegacyName, &release_unconsumed_legacy);
+  context.release();
+  managed.release();
+  return capsule;
+}
+
+void bind(py::module_& m) {
+  py::class_<Imported>(m, "DLPackTensor",
+                       "A tensor borrowed from a DLPack capsule; returned to its producer "
+                       "by release() or when this object goes.")
+      .def(py::init<py::capsule>(), py::arg("capsule"))
+      .def_property_readonly("data", &Imported::data)
+      .def_property_readonly("device_type",
+                             [](const Imported& t) { return t.tensor().device.device_type; })
+      .def_property_readonly("device_id",
+                             [](const Imported& t) { return t.tensor().device.device_id; })
+      .def_property_readonly("type_code", [](const Imported& t) { return t.tensor().dtype.code; })
+      .def_property_readonly("bits", [](const Imported& t) { return t.tensor().dtype.bits; })
+      .def_property_readonly("lanes", [](const Imported& t) { return t.tensor().dtype.lanes; })
+      .def_property_readonly("shape",
+                             [](const Imported& t) {
+                               const Tensor& x = t.tensor();
+                               return std::vector<std::int64_t>(x.shape, x.shape + x.ndim);
+                             })
+      .def_property_readonly("strides",
+                             [](const Imported& t) -> py::object {
+                               const Tensor& x = t.tensor();
+                               if (x.strides == nullptr) return py::none();
+                               return py::cast(
+                                   std::vector<std::int64_t>(x.strides, x.strides + x.ndim));
+                             })
+      .def("release", &Imported::release, "Return the tensor to its producer now.")
+      .def_property_readonly("read_only", &Imported::read_only)
+      .def_property_readonly("major_version", &Imported::major_version);
+}
+
+}  // namespace dlpack
+}  // namespace fastinit

@@ -1,0 +1,129 @@
+// cuda/runtime.cpp — device discovery, memory, copies and stream ordering.
+#include "cuda/runtime.h"
+
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda.h"
+
+namespace fastinit {
+namespace cuda {
+
+void check(cudaError_t status, const char* what) {
+  if (status == cudaSuccess) return;
+  (void)cudaGetLastError();
+  throw CudaError(std::string("CUDA error in ") + what + ": " + cudaGetErrorName(status) + " (" +
+                  cudaGetErrorString(status) + ")");
+}
+
+DeviceScope::DeviceScope(int device) : device_(device) {
+  check(cudaGetDevice(&previous_), "cudaGetDevice");
+  if (previous_ != device_) check(cudaSetDevice(device_), "cudaSetDevice");
+}
+
+DeviceScope::~DeviceScope() {
+  if (previous_ != device_) (void)cudaSetDevice(previous_);
+}
+
+Status status() {
+  int count = 0;
+  const cudaError_t error = cudaGetDeviceCount(&count);
+  if (error != cudaSuccess) {
+    (void)cudaGetLastError();
+    int runtime = 0;
+    (void)cudaRuntimeGetVersion(&runtime);
+    std::string reason = std::string(cudaGetErrorName(error)) + ": " + cudaGetErrorString(error);
+    if (error == cudaErrorInsufficientDriver) {
+      reason += " (no NVIDIA driver, or one older than the CUDA " +
+                std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10) +
+                " runtime fastinit was built with)";
+    }
+    return {false, 0, reason};
+  }
+  if (count == 0) return {false, 0, "the NVIDIA driver reports no CUDA device"};
+  return {true, count, ""};
+}
+
+int current_device() {
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  return device;
+}
+
+int multiprocessors(int device) {
+  static std::mutex lock;
+  static std::vector<int> known;  // by device ordinal; 0 = not asked yet
+  std::lock_guard<std::mutex> held(lock);
+  const auto slot = static_cast<std::size_t>(device);
+  if (known.size() <= slot) known.resize(slot + 1, 0);
+  if (known[slot] == 0) {
+    check(cudaDeviceGetAttribute(&known[slot], cudaDevAttrMultiProcessorCount, device),
+          "cudaDeviceGetAttribute(multiprocessors)");
+  }
+  return known[slot];
+}
+
+DeviceMemory::DeviceMemory(int device, std::size_t bytes) : device_(device), bytes_(bytes) {
+  if (bytes == 0) return;
+  DeviceScope scope(device);
+  const cudaError_t error = cudaMalloc(&data_, bytes);
+  if (error == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    std::size_t free = 0, total = 0;
+    (void)cudaMemGetInfo(&free, &total);
+    (void)cudaGetLastError();
+    throw OutOfMemory("cuda:" + std::to_string(device) + " cannot allocate " +
+                      std::to_string(bytes) + " bytes (" + std::to_string(free) + " of " +
+                      std::to_string(total) + " bytes free)");
+  }
+  check(error, "cudaMalloc");
+}
+
+DeviceMemory::~DeviceMemory() {
+  if (data_ == nullptr) return;
+  int previous = 0;
+  const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != device_ &&
+                        cudaSetDevice(device_) == cudaSuccess;
+  // N.B. errors here cannot be raised (a destructor, maybe at interpreter exit,
+  // when the runtime may already be unloading); cudaFree waits for the device.
+  (void)cudaFree(data_);
+  if (switched) (void)cudaSetDevice(previous);
+  (void)cudaGetLastError();
+}
+
+void copy_to_device(int device, std::uintptr_t stream, void* dst, const void* src,
+                    std::size_t bytes) {
+  if (bytes == 0) return;
+  DeviceScope scope(device);
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, as_stream(stream)),
+        "cudaMemcpyAsync(host to device)");
+  check(cudaStreamSynchronize(as_stream(stream)), "cudaStreamSynchronize");
+}
+
+void copy_to_host(int device, void* dst, const void* src, std::size_t bytes) {
+  if (bytes == 0) return;
+  DeviceScope scope(device);
+  check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy(device to host)");
+}
+
+void order_streams(int device, std::uintptr_t producer, std::uintptr_t consumer) {
+  if (producer == consumer) return;
+  DeviceScope scope(device);
+  cudaEvent_t done;
+  check(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreate");
+  const cudaError_t recorded = cudaEventRecord(done, as_stream(producer));
+  const cudaError_t waited =
+      recorded == cudaSuccess ? cudaStreamWaitEvent(as_stream(consumer), done, 0) : recorded;
+  (void)cudaEventDestroy(done);  // safe once the wait is enqueued
+  check(waited, "cudaEventRecord / cudaStreamWaitEvent");
+}
+
+void synchronize(int device, std::uintptr_t stream) {
+  DeviceScope scope(device);
+  check(cudaStreamSynchronize(as_stream(stream)), "cudaStreamSynchronize");
+}
+
+}  // namespace cuda
+}  // namespace fastinit

@@ -1,0 +1,333 @@
+"""Devices: where a fill writes, and the CUDA array that device="cuda" returns.
+
+A sampler writes into one of:
+- a NumPy array (the default, or `out=` a NumPy array), on the host;
+- a new CudaArray (device="cuda" or "cuda:N"), filled on the legacy default
+  stream of its device; its __dlpack__ makes a consumer's stream wait for that;
+- any CUDA tensor that speaks DLPack (`out=`: torch, CuPy, JAX, ...), filled in
+  place on the stream its library has current (torch/CuPy; the legacy default
+  stream for other producers), so the library's next operation sees the values.
+
+The CUDA runtime is linked into the extension statically: importing fastinit never
+needs a GPU or a driver; cuda_status() says whether kernels can run and why not.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NamedTuple
+
+import ml_dtypes
+import numpy as np
+
+from . import _checks, _core
+
+# DLPack's device types and type codes (dlpack.h), and our dtypes in those terms.
+DLPACK_CPU = 1
+DLPACK_CUDA = 2
+DLPACK_CUDA_MANAGED = 13
+_DLPACK_TYPES = {
+    np.dtype(np.float32): (2, 32),
+    np.dtype(np.float64): (2, 64),
+    np.dtype(np.float16): (2, 16),
+    np.dtype(ml_dtypes.bfloat16): (4, 16),
+    np.dtype(np.uint32): (1, 32),
+}
+_DTYPE_OF_DLPACK = {code: dtype for dtype, code in _DLPACK_TYPES.items()}
+_LEGACY_STREAM = 0  # cudaStream_t of the legacy default stream
+HOST = -1  # check_device's answer for device="cpu"
+# A CUDA fill walks the output's rows with this many axes at most (cuda/kernels.cu).
+_CUDA_REGION_AXES = 33
+# How a stream is named in the DLPack protocol: 1 is the legacy default stream.
+_DLPACK_LEGACY_STREAM = 1
+
+
+class CudaStatus(NamedTuple):
+    available: bool
+    device_count: int
+    reason: str  # why CUDA is unavailable; "" when it is available
+
+
+def cuda_status() -> CudaStatus:
+    """Whether fastinit can run CUDA kernels here, on how many devices, and if not, why."""
+    return CudaStatus(*_core.cuda_status())
+
+
+def cuda_available() -> bool:
+    """True when fastinit was built with CUDA and a device and driver are present."""
+    return cuda_status().available
+
+
+def _require_cuda(argument: str) -> int:
+    status = cuda_status()
+    if not status.available:
+        raise RuntimeError(f"{argument}: CUDA is not available: {status.reason}")
+    return status.device_count
+
+
+def check_device(device: Any) -> int | None:
+    """None when not given, HOST for "cpu", the CUDA ordinal for "cuda" (the current
+    device) or "cuda:N".
+
+    Also takes objects that print as such (torch.device).
+    """
+    if device is None:
+        return None
+    if isinstance(device, str):
+        text = device
+    elif type(device).__name__ == "device":  # torch.device, without importing torch
+        text = str(device)
+    else:
+        raise TypeError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {type(device).__name__}")
+    if text == "cpu":
+        return HOST
+    index = text[5:] if text.startswith("cuda:") else None
+    if text != "cuda" and not (index and index.isascii() and index.isdigit()):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    count = _require_cuda("device")
+    ordinal = _core.cuda_current_device() if index is None else int(index)
+    if ordinal >= count:
+        raise ValueError(f"device {device!r} does not exist: this machine has {count} CUDA devices")
+    return ordinal
+
+
+class CudaArray:
+    """A C-contiguous array in CUDA device memory; what samplers return for device="cuda".
+
+    Hand it to any DLPack consumer without a copy — torch.from_dlpack(x),
+    cupy.from_dlpack(x), jax.dlpack.from_dlpack(x) — or through
+    __cuda_array_interface__ (CuPy, Numba; not for bfloat16, which that protocol
+    cannot name). The memory is freed when the array and every consumer's view of
+    it are gone. to_numpy() copies it to the host.
+    """
+
+    __slots__ = ("_memory", "shape", "dtype")
+
+    def __init__(self, memory: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self._memory = memory
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def device(self) -> str:
+        return f"cuda:{self._memory.device}"
+
+    @property
+    def device_id(self) -> int:
+        return self._memory.device
+
+    @property
+    def ptr(self) -> int:
+        """Address of the first element in device memory."""
+        return self._memory.ptr
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d array")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"CudaArray(shape={self.shape}, dtype={self.dtype.name}, device={self.device!r})"
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (DLPACK_CUDA, self._memory.device)
+
+    def __dlpack__(
+        self,
+        *,
+        stream: int | None = None,
+        max_version: tuple[int, int] | None = None,
+        dl_device: tuple[int, int] | None = None,
+        copy: bool | None = None,
+    ) -> Any:
+        """A DLPack capsule of this array (versioned when max_version allows 1.x).
+
+        `stream` is the consumer's: it is made to wait for the fill (None or 1: the
+        legacy default stream, on which the fill ran; -1: no synchronization).
+        """
+        if dl_device is not None and tuple(dl_device) != self.__dlpack_device__():
+            raise BufferError(f"a {self.device} array cannot be exported to device {dl_device}")
+        if copy:
+            raise BufferError("CudaArray exports its own memory; copy=True is not supported")
+        if stream is not None and type(stream) is not int:
+            raise TypeError(f"stream must be an int or None, got {type(stream).__name__}")
+        if stream not in (None, -1, 0, _DLPACK_LEGACY_STREAM):
+            _core.cuda_order_streams(self._memory.device, _LEGACY_STREAM, stream)
+        code, bits = _DLPACK_TYPES[self.dtype]
+        versioned = max_version is not None and tuple(max_version)[0] >= 1
+        return self._memory.dlpack(list(self.shape), code, bits, versioned)
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        if self.dtype == np.dtype(ml_dtypes.bfloat16):
+            raise AttributeError(
+                "__cuda_array_interface__ has no bfloat16 type; use DLPack (__dlpack__)"
+            )
+        return {
+            "shape": self.shape,
+            "typestr": self.dtype.str,
+            "data": (self._memory.ptr, False),
+            "strides": None,
+            "version": 3,
+            "stream": _DLPACK_LEGACY_STREAM,
+        }
+
+    def to_numpy(self) -> np.ndarray:
+        """A host copy (waits for the fill)."""
+        host = np.empty(self.shape, dtype=self.dtype)
+        _core.cuda_copy_to_host(self._memory.device, self._memory.ptr, host)
+        return host
+
+
+def on_host(device: int | None, out: Any) -> bool:
+    """Whether a fill for `device` (check_device's answer) into `out` runs on the host."""
+    if device is not None and device != HOST:
+        return False
+    if out is None or isinstance(out, np.ndarray) or not is_dlpack_tensor(out):
+        return True
+    kind, ordinal = dlpack_device(out)
+    if kind not in (DLPACK_CUDA, DLPACK_CUDA_MANAGED):
+        return True
+    if device == HOST:
+        raise ValueError(f"out is on cuda:{ordinal}, but device is 'cpu'")
+    return False
+
+
+def device_target(out: Any, device: int | None, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+    """The CUDA memory a fill writes: a new CudaArray on `device`, or `out` (checked)."""
+    if sum(dim > 1 for dim in shape) > _CUDA_REGION_AXES:
+        raise ValueError(
+            f"region: CUDA fills take regions with at most {_CUDA_REGION_AXES} axes longer than 1"
+        )
+    if out is None:
+        _checks.check_nbytes(shape, dtype)
+        return new_cuda_array(device, shape, dtype)
+    if isinstance(out, np.ndarray):
+        raise ValueError(f"out is a NumPy array in host memory, but device is cuda:{device}")
+    if not is_dlpack_tensor(out):
+        raise TypeError(
+            f"out must be a NumPy array or a tensor implementing DLPack, got {type(out).__name__}"
+        )
+    kind, _ = dlpack_device(out)
+    if kind not in (DLPACK_CUDA, DLPACK_CUDA_MANAGED):
+        raise ValueError(f"out is on DLPack device type {kind}, but device is cuda:{device}")
+    return cuda_out(out, device, shape, dtype)
+
+
+class CudaTarget(NamedTuple):
+    """Device memory a fill writes, on which stream, and what the sampler returns."""
+
+    device: int
+    stream: int  # cudaStream_t value
+    pointer: int
+    result: Any
+    borrowed: Any  # a DLPack tensor to give back after the fill, or None
+
+    def release(self) -> None:
+        if self.borrowed is not None:
+            self.borrowed.release()
+
+
+def new_cuda_array(device: int, shape: tuple[int, ...], dtype: np.dtype) -> CudaTarget:
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if shape else dtype.itemsize
+    memory = _core.DeviceMemory(device, nbytes)
+    return CudaTarget(device, _LEGACY_STREAM, memory.ptr, CudaArray(memory, shape, dtype), None)
+
+
+def is_dlpack_tensor(out: Any) -> bool:
+    return hasattr(out, "__dlpack_device__") and hasattr(out, "__dlpack__")
+
+
+def dlpack_device(out: Any) -> tuple[int, int]:
+    device_type, device_id = out.__dlpack_device__()
+    return int(device_type), int(device_id)
+
+
+def cuda_out(out: Any, device: int | None, shape: tuple[int, ...], dtype: np.dtype) -> CudaTarget:
+    """`out`, a CUDA tensor exposing DLPack, checked and borrowed for an in-place fill."""
+    _require_cuda("out")
+    _, ordinal = dlpack_device(out)
+    if device is not None and device != ordinal:
+        raise ValueError(f"out is on cuda:{ordinal}, but device is cuda:{device}")
+    stream, exporter = _library_stream(out, ordinal)
+    with exporter:
+        borrowed = _core.DLPackTensor(_take_capsule(out, stream))
+    try:
+        _check_borrowed(borrowed, shape, dtype)
+    except Exception:
+        borrowed.release()
+        raise
+    return CudaTarget(ordinal, stream, borrowed.data, out, borrowed)
+
+
+def _library_stream(out: Any, ordinal: int) -> tuple[int, Any]:
+    """The stream that out's library has current on its device (as a cudaStream_t value),
+    and a context in which that library exports tensors of that device."""
+    library = type(out).__module__.split(".")[0]
+    if library == "torch" and "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        return torch.cuda.current_stream(ordinal).cuda_stream, torch.cuda.device(ordinal)
+    if library == "cupy" and "cupy" in sys.modules:
+        cupy = sys.modules["cupy"]
+        with cupy.cuda.Device(ordinal):
+            return cupy.cuda.get_current_stream().ptr, cupy.cuda.Device(ordinal)
+    return _LEGACY_STREAM, _NoContext()
+
+
+class _NoContext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _take_capsule(out: Any, stream: int) -> Any:
+    """out.__dlpack__ for a consumer on `stream`: versioned if the producer offers it."""
+    if type(out).__module__.split(".")[0] == "torch" and getattr(out, "requires_grad", False):
+        out = out.detach()  # same storage; torch refuses to export a tensor that needs grad
+    named = _DLPACK_LEGACY_STREAM if stream == _LEGACY_STREAM else stream
+    try:
+        return out.__dlpack__(stream=named, max_version=(1, 0))
+    except TypeError:  # a producer from before DLPack 1.0
+        return out.__dlpack__(stream=named)
+
+
+def _check_borrowed(tensor: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    got = _DTYPE_OF_DLPACK.get((tensor.type_code, tensor.bits))
+    if tensor.lanes != 1 or got is None:
+        raise ValueError(
+            f"out has DLPack type (code {tensor.type_code}, {tensor.bits} bits, "
+            f"{tensor.lanes} lanes), which fastinit does not write"
+        )
+    if got != dtype:
+        raise ValueError(f"out has dtype {got.name}, but dtype is {dtype.name}")
+    if tuple(tensor.shape) != shape:
+        raise ValueError(f"out has shape {tuple(tensor.shape)}, expected {shape}")
+    if tensor.read_only:
+        raise ValueError("out is read-only")
+    strides = tensor.strides
+    if strides is not None and not _row_major(shape, tuple(strides)):
+        raise ValueError("out must be C-contiguous")
+
+
+def _row_major(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+    """Whether element strides are those of a compact row-major tensor (size-1 axes: any)."""
+    expected = 1
+    for dim, stride in zip(reversed(shape), reversed(strides), strict=True):
+        if dim != 1 and stride != expected:
+            return False
+        expected *= dim
+    return True
