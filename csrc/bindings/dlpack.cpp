@@ -1,6 +1,7 @@
 // bindings/dlpack.cpp — taking tensors from DLPack producers and giving ours out.
 #include "bindings/dlpack.h"
 
+#include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
 #include <cstring>
@@ -141,7 +142,53 @@ py::capsule export_tensor(void* data, Device device, DataType dtype,
   return capsule;
 }
 
+namespace {
+
+// A NumPy view of a borrowed host tensor; `self` (the Imported) is its base.
+py::array host_array(const py::object& self, const py::dtype& dtype) {
+  const Imported& imported = self.cast<const Imported&>();
+  const Tensor& x = imported.tensor();
+  if (x.device.device_type != kCPU && x.device.device_type != kCUDAHost) {
+    throw std::invalid_argument("out: the DLPack tensor is not in host memory");
+  }
+  const auto itemsize = static_cast<std::int64_t>(dtype.itemsize());
+  std::vector<py::ssize_t> shape(x.shape, x.shape + x.ndim);
+  std::vector<py::ssize_t> strides(shape.size());
+  std::int64_t compact = itemsize;
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    strides[d] = x.strides != nullptr ? x.strides[d] * itemsize : compact;
+    compact *= x.shape[d];
+  }
+  return py::array(dtype, shape, strides, reinterpret_cast<void*>(imported.data()), self);
+}
+
+// Keeps a Python object alive for a capsule's consumer, whose deleter may run
+// on any thread: the reference is dropped under the GIL.
+std::shared_ptr<const void> hold(py::object object) {
+  return std::shared_ptr<const void>(object.release().ptr(), [](const void* held) {
+    if (!Py_IsInitialized()) return;  // the interpreter is gone, and the object with it
+    const PyGILState_STATE state = PyGILState_Ensure();
+    Py_DECREF(static_cast<PyObject*>(const_cast<void*>(held)));
+    PyGILState_Release(state);
+  });
+}
+
+}  // namespace
+
 void bind(py::module_& m) {
+  m.def(
+      "export_host",
+      [](const py::array& array, std::uint8_t type_code, std::uint8_t bits, bool versioned) {
+        if (!(array.flags() & py::array::c_style)) {
+          throw std::invalid_argument("array: must be C-contiguous");
+        }
+        std::vector<std::int64_t> shape(array.shape(), array.shape() + array.ndim());
+        void* data = const_cast<void*>(array.data());
+        return export_tensor(data, Device{kCPU, 0}, DataType{type_code, bits, 1}, shape,
+                             hold(array), versioned, !array.writeable());
+      },
+      py::arg("array"), py::arg("type_code"), py::arg("bits"), py::arg("versioned"),
+      "A DLPack capsule of a C-contiguous host array (which it keeps alive).");
   py::class_<Imported>(m, "DLPackTensor",
                        "A tensor borrowed from a DLPack capsule; returned to its producer "
                        "by release() or when this object goes.")
@@ -167,6 +214,8 @@ void bind(py::module_& m) {
                                    std::vector<std::int64_t>(x.strides, x.strides + x.ndim));
                              })
       .def("release", &Imported::release, "Return the tensor to its producer now.")
+      .def("host_array", &host_array, py::arg("dtype"),
+           "A NumPy view of a host tensor, valid until release().")
       .def_property_readonly("read_only", &Imported::read_only)
       .def_property_readonly("major_version", &Imported::major_version);
 }

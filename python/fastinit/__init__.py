@@ -8,7 +8,7 @@ JAX and PyTorch.
 """
 
 from ._core import philox4x32
-from .devices import CudaArray, cuda_available, cuda_status
+from .devices import CudaArray, as_dlpack, cuda_available, cuda_status
 from .fans import calculate_gain, compute_fans
 from .initializers import (
     TRUNCATED_NORMAL_STD,
@@ -35,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "TRUNCATED_NORMAL_STD",
+    "as_dlpack",
     "calculate_gain",
     "compute_fans",
     "constant",

@@ -14,7 +14,9 @@ needs a GPU or a driver; cuda_status() says whether kernels can run and why not.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import ml_dtypes
@@ -34,6 +36,7 @@ _DLPACK_TYPES = {
     np.dtype(np.uint32): (1, 32),
 }
 _DTYPE_OF_DLPACK = {code: dtype for dtype, code in _DLPACK_TYPES.items()}
+_DTYPE_NAMES = ", ".join(dtype.name for dtype in _DLPACK_TYPES)
 _LEGACY_STREAM = 0  # cudaStream_t of the legacy default stream
 HOST = -1  # check_device's answer for device="cpu"
 # A CUDA fill walks the output's rows with this many axes at most (cuda/kernels.cu).
@@ -226,6 +229,72 @@ def device_target(out: Any, device: int | None, shape: tuple[int, ...], dtype: n
     return cuda_out(out, device, shape, dtype)
 
 
+@contextlib.contextmanager
+def host_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> Iterator[np.ndarray]:
+    """A NumPy array to fill for `out`: itself, or a view of a host DLPack tensor (a CPU
+    torch tensor, say) that is handed back to its producer when the block ends."""
+    if out is None or isinstance(out, np.ndarray) or not is_dlpack_tensor(out):
+        yield _checks.prepare_out(out, shape, dtype)
+        return
+    kind, _ = dlpack_device(out)
+    if kind != DLPACK_CPU:
+        raise ValueError(
+            f"out is on DLPack device type {kind}; fastinit fills host and CUDA memory"
+        )
+    borrowed = _core.DLPackTensor(_take_capsule(out, None))
+    try:
+        _check_borrowed(borrowed, shape, dtype)
+        yield borrowed.host_array(dtype)
+    finally:
+        borrowed.release()
+
+
+class HostDLPack:
+    """A host array as a DLPack producer, bfloat16 included (NumPy cannot export
+    ml_dtypes.bfloat16 itself). What fastinit.as_dlpack returns; it keeps the array
+    alive until every consumer has let go."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (DLPACK_CPU, 0)
+
+    def __dlpack__(
+        self,
+        *,
+        stream: int | None = None,
+        max_version: tuple[int, int] | None = None,
+        dl_device: tuple[int, int] | None = None,
+        copy: bool | None = None,
+    ) -> Any:
+        if stream is not None and stream != -1:
+            raise BufferError(f"a host array has no CUDA stream to order; got stream={stream}")
+        if dl_device is not None and tuple(dl_device) != self.__dlpack_device__():
+            raise BufferError(f"a host array cannot be exported to device {dl_device}")
+        if copy:
+            raise BufferError("as_dlpack exports the array itself; copy=True is not supported")
+        versioned = max_version is not None and tuple(max_version)[0] >= 1
+        if not versioned and not self.array.flags.writeable:
+            raise BufferError("a read-only array needs a DLPack 1.x consumer (max_version)")
+        code, bits = _DLPACK_TYPES[self.array.dtype]
+        return _core.export_host(self.array, code, bits, versioned)
+
+
+def as_dlpack(array: Any) -> HostDLPack:
+    """`array` (a C-contiguous NumPy array of a fastinit dtype) as a DLPack producer:
+    torch.from_dlpack(fastinit.as_dlpack(w)) shares w's memory, bfloat16 included."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"array must be a NumPy array, got {type(array).__name__}")
+    if array.dtype not in _DLPACK_TYPES:
+        raise ValueError(f"array has dtype {array.dtype}; as_dlpack exports {_DTYPE_NAMES}")
+    if not array.flags.c_contiguous:
+        raise ValueError("array must be C-contiguous")
+    return HostDLPack(array)
+
+
 class CudaTarget(NamedTuple):
     """Device memory a fill writes, on which stream, and what the sampler returns."""
 
@@ -294,11 +363,15 @@ class _NoContext:
         return None
 
 
-def _take_capsule(out: Any, stream: int) -> Any:
-    """out.__dlpack__ for a consumer on `stream`: versioned if the producer offers it."""
+def _take_capsule(out: Any, stream: int | None) -> Any:
+    """out.__dlpack__ for a consumer on CUDA `stream` (None: on the host), versioned
+    if the producer offers it."""
     if type(out).__module__.split(".")[0] == "torch" and getattr(out, "requires_grad", False):
         out = out.detach()  # same storage; torch refuses to export a tensor that needs grad
-    named = _DLPACK_LEGACY_STREAM if stream == _LEGACY_STREAM else stream
+    if stream is None:
+        named = None
+    else:
+        named = _DLPACK_LEGACY_STREAM if stream == _LEGACY_STREAM else stream
     try:
         return out.__dlpack__(stream=named, max_version=(1, 0))
     except TypeError:  # a producer from before DLPack 1.0

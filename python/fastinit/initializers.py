@@ -76,6 +76,10 @@ def _sample(request: _Request, params: Any, out: Any, arguments: dict[str, Any])
     _checks.check_representable(params.max_magnitude, request.dtype, arguments)
     if not devices.on_host(request.device, out):
         return _sample_on_device(request, params, out)
+    if out is not None and type(out) is not np.ndarray:
+        with devices.host_out(out, request.extent, request.dtype) as view:
+            _sample(request, params, view, arguments)
+        return out
     target = _checks.prepare_out(out, request.extent, request.dtype)
     if not target.size:
         return target

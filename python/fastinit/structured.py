@@ -33,11 +33,11 @@ def _write(
 ) -> Any:
     """Allocates (or takes `out`) on the host or a CUDA device and applies `steps` in order."""
     if devices.on_host(device, out):
-        target = _checks.prepare_out(out, shape, dtype)
-        flat = target.reshape(-1)
-        for step in steps:
-            flat[step.start : step.start + step.stride * step.count : step.stride] = step.value
-        return target
+        with devices.host_out(out, shape, dtype) as target:
+            flat = target.reshape(-1)
+            for step in steps:
+                flat[step.start : step.start + step.stride * step.count : step.stride] = step.value
+        return target if out is None or isinstance(out, np.ndarray) else out
     target = devices.device_target(out, device, shape, dtype)
     try:
         bits_type = np.dtype(f"u{dtype.itemsize}")
@@ -218,10 +218,10 @@ def orthogonal(
     rows, cols = request.shape[0], math.prod(request.shape[1:])
     if not devices.on_host(request.device, out):
         return _upload(_orthogonal(request, gain, rows, cols), request, out)
-    target = _checks.prepare_out(out, request.extent, request.dtype)
-    if rows * cols:
-        target[...] = _orthogonal(request, gain, rows, cols)
-    return target
+    with devices.host_out(out, request.extent, request.dtype) as target:
+        if rows * cols:
+            target[...] = _orthogonal(request, gain, rows, cols)
+    return target if out is None or isinstance(out, np.ndarray) else out
 
 
 def _upload(values: np.ndarray, request: Any, out: Any) -> Any:
