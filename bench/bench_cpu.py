@@ -91,9 +91,11 @@ def cases(n: int, dtype: str, args: argparse.Namespace) -> dict[str, Callable[[]
         def empty():
             return torch.empty(shape, dtype=torch_dtype)
 
+        sigma = std / fastinit.TRUNCATED_NORMAL_STD  # glorot_normal's: cut at +-2 sigma
+
         found |= {
             "torch trunc_normal_": lambda: init.trunc_normal_(
-                empty(), std=std / fastinit.TRUNCATED_NORMAL_STD, a=-2 * std, b=2 * std
+                empty(), std=sigma, a=-2 * sigma, b=2 * sigma
             ),
             "torch normal_": lambda: init.normal_(empty(), std=std),
             "torch uniform_": lambda: init.uniform_(empty(), -limit, limit),

@@ -68,11 +68,17 @@ Imported::Imported(py::capsule capsule) {
     versioned_ = static_cast<ManagedTensorVersioned*>(PyCapsule_GetPointer(object, kVersionedName));
     if (versioned_ == nullptr) throw py::error_already_set();
     major_ = versioned_->version.major;
-    if (major_ != 1) {
-      // N.B. a newer major version may change the layout: refuse and hand it back.
-      versioned_->deleter(versioned_);
+    if (major_ != 1 || (versioned_->flags & kFlagIsCopied) != 0) {
+      // N.B. a newer major version may change the layout, and writes into a copy
+      // would be lost: refuse, and hand the tensor back.
+      const bool copied = major_ == 1;
+      if (versioned_->deleter != nullptr) versioned_->deleter(versioned_);
       versioned_ = nullptr;
       PyCapsule_SetName(object, kUsedVersionedName);
+      if (copied) {
+        throw std::invalid_argument("out: the producer exported a copy; fastinit must write "
+                                    "the tensor itself");
+      }
       throw std::invalid_argument("out: DLPack major version " + std::to_string(major_) +
                                   " is not supported (fastinit reads 1.x)");
     }

@@ -20,6 +20,7 @@ namespace dlpack {
 enum DeviceType : std::int32_t { kCPU = 1, kCUDA = 2, kCUDAHost = 3, kCUDAManaged = 13 };
 enum TypeCode : std::uint8_t { kInt = 0, kUInt = 1, kFloat = 2, kBfloat = 4 };
 constexpr std::uint64_t kFlagReadOnly = 1;
+constexpr std::uint64_t kFlagIsCopied = 2;
 
 struct Version {
   std::uint32_t major;

@@ -11,8 +11,6 @@
 namespace fastinit {
 namespace {
 
-FASTINIT_INLINE void store_word(std::uint32_t* dst, std::uint32_t w) { *dst = w; }
-
 // Walks the stream from element `first`, one Philox block per four elements,
 // entering and leaving blocks at any word.
 template <class Out, class Emit>
@@ -91,7 +89,7 @@ void fill_range_reference(void* dst, OutputType type, const Params& params, std:
       return fill_typed(static_cast<BFloat16Bits*>(dst), params, seed, stream, first, count);
     case OutputType::kUInt32:
       return walk_stream(static_cast<std::uint32_t*>(dst), seed, stream, first, count,
-                         store_word);
+                         [](std::uint32_t* out, std::uint32_t word) { *out = word; });
   }
   throw std::invalid_argument("unknown output type");
 }

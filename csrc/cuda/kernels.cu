@@ -116,11 +116,16 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Enough blocks to fill every multiprocessor, no more: each thread then loops.
+// The occupancy of each kernel is asked once (N.B. per process: GPUs of different
+// architectures in one process get the first one's, which only sizes the grid).
 template <class Kernel>
 unsigned grid_blocks(Kernel kernel, int device, std::uint64_t items) {
-  int per_multiprocessor = 0;
-  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_multiprocessor, kernel, kThreads, 0),
-        "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  static const int per_multiprocessor = [kernel] {
+    int blocks = 0;
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, 0),
+          "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    return blocks;
+  }();
   const std::uint64_t resident =
       static_cast<std::uint64_t>(per_multiprocessor > 0 ? per_multiprocessor : 1) *
       static_cast<std::uint64_t>(multiprocessors(device));

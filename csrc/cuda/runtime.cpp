@@ -18,13 +18,41 @@ void check(cudaError_t status, const char* what) {
                   cudaGetErrorString(status) + ")");
 }
 
+namespace {
+
+// Whether the calling thread has a CUDA context current (driver's cuCtxGetCurrent,
+// reached through the runtime so that the module needs no driver to load).
+// cudaGetDevice answers 0 on a thread that never chose a device, and setting
+// device 0 back would create its context: hundreds of MB on a GPU never used.
+bool context_is_current() {
+  using GetCurrent = int (*)(void**);
+  static const GetCurrent get_current = [] {
+    void* function = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuCtxGetCurrent", &function, 12000, cudaEnableDefault,
+                                         &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      (void)cudaGetLastError();
+      function = nullptr;
+    }
+    return reinterpret_cast<GetCurrent>(function);
+  }();
+  void* context = nullptr;
+  return get_current == nullptr || (get_current(&context) == 0 && context != nullptr);
+}
+
+}  // namespace
+
 DeviceScope::DeviceScope(int device) : device_(device) {
+  const bool had_context = context_is_current();
   check(cudaGetDevice(&previous_), "cudaGetDevice");
-  if (previous_ != device_) check(cudaSetDevice(device_), "cudaSetDevice");
+  if (previous_ == device_) return;
+  check(cudaSetDevice(device_), "cudaSetDevice");
+  restore_ = had_context;
 }
 
 DeviceScope::~DeviceScope() {
-  if (previous_ != device_) (void)cudaSetDevice(previous_);
+  if (restore_ && cudaSetDevice(previous_) != cudaSuccess) (void)cudaGetLastError();
 }
 
 Status status() {
@@ -83,9 +111,10 @@ DeviceMemory::DeviceMemory(int device, std::size_t bytes) : device_(device), byt
 
 DeviceMemory::~DeviceMemory() {
   if (data_ == nullptr) return;
+  const bool had_context = context_is_current();
   int previous = 0;
   const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != device_ &&
-                        cudaSetDevice(device_) == cudaSuccess;
+                        cudaSetDevice(device_) == cudaSuccess && had_context;
   // N.B. errors here cannot be raised (a destructor, maybe at interpreter exit,
   // when the runtime may already be unloading); cudaFree waits for the device.
   (void)cudaFree(data_);

@@ -12,8 +12,9 @@ namespace cuda {
 // cudaSuccess; clears the (non-sticky) error so the next call starts clean.
 void check(cudaError_t status, const char* what);
 
-// Makes `device` current for the scope and restores the caller's device after,
-// so fastinit never changes the device a framework thinks is current.
+// Makes `device` current for the scope and restores the caller's device after
+// (if the caller had one), so fastinit never changes the device a framework
+// thinks is current, nor creates a context on a device nobody chose.
 class DeviceScope {
  public:
   explicit DeviceScope(int device);
@@ -24,6 +25,7 @@ class DeviceScope {
  private:
   int previous_ = 0;
   int device_;
+  bool restore_ = false;
 };
 
 inline cudaStream_t as_stream(std::uintptr_t handle) {

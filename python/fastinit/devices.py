@@ -166,7 +166,9 @@ class CudaArray:
             raise BufferError("CudaArray exports its own memory; copy=True is not supported")
         if stream is not None and type(stream) is not int:
             raise TypeError(f"stream must be an int or None, got {type(stream).__name__}")
-        if stream not in (None, -1, 0, _DLPACK_LEGACY_STREAM):
+        if stream is not None and (stream == 0 or stream < -1):
+            raise BufferError(f"stream={stream} names no CUDA stream (DLPack: 1 is the legacy one)")
+        if stream not in (None, -1, _DLPACK_LEGACY_STREAM):
             _core.cuda_order_streams(self._memory.device, _LEGACY_STREAM, stream)
         code, bits = _DLPACK_TYPES[self.dtype]
         versioned = max_version is not None and tuple(max_version)[0] >= 1
@@ -212,7 +214,7 @@ def device_target(out: Any, device: int | None, shape: tuple[int, ...], dtype: n
     """The CUDA memory a fill writes: a new CudaArray on `device`, or `out` (checked)."""
     if sum(dim > 1 for dim in shape) > _CUDA_REGION_AXES:
         raise ValueError(
-            f"region: CUDA fills take regions with at most {_CUDA_REGION_AXES} axes longer than 1"
+            f"shape: CUDA fills take outputs with at most {_CUDA_REGION_AXES} axes longer than 1"
         )
     if out is None:
         _checks.check_nbytes(shape, dtype)
@@ -303,10 +305,18 @@ class CudaTarget(NamedTuple):
     pointer: int
     result: Any
     borrowed: Any  # a DLPack tensor to give back after the fill, or None
+    # The producer's library cannot be told when the fill is done (not torch or
+    # CuPy, whose current stream the fill used): wait for it before returning.
+    wait: bool = False
 
     def release(self) -> None:
-        if self.borrowed is not None:
-            self.borrowed.release()
+        """After the fill was enqueued (or failed): give `out` back to its producer."""
+        try:
+            if self.wait:
+                _core.cuda_synchronize(self.device, self.stream)
+        finally:
+            if self.borrowed is not None:
+                self.borrowed.release()
 
 
 def new_cuda_array(device: int, shape: tuple[int, ...], dtype: np.dtype) -> CudaTarget:
@@ -330,7 +340,7 @@ def cuda_out(out: Any, device: int | None, shape: tuple[int, ...], dtype: np.dty
     _, ordinal = dlpack_device(out)
     if device is not None and device != ordinal:
         raise ValueError(f"out is on cuda:{ordinal}, but device is cuda:{device}")
-    stream, exporter = _library_stream(out, ordinal)
+    stream, exporter, known = _library_stream(out, ordinal)
     with exporter:
         borrowed = _core.DLPackTensor(_take_capsule(out, stream))
     try:
@@ -338,21 +348,26 @@ def cuda_out(out: Any, device: int | None, shape: tuple[int, ...], dtype: np.dty
     except Exception:
         borrowed.release()
         raise
-    return CudaTarget(ordinal, stream, borrowed.data, out, borrowed)
+    return CudaTarget(ordinal, stream, borrowed.data, out, borrowed, wait=not known)
 
 
-def _library_stream(out: Any, ordinal: int) -> tuple[int, Any]:
+def _is_torch_tensor(out: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(out, torch.Tensor)
+
+
+def _library_stream(out: Any, ordinal: int) -> tuple[int, Any, bool]:
     """The stream that out's library has current on its device (as a cudaStream_t value),
-    and a context in which that library exports tensors of that device."""
-    library = type(out).__module__.split(".")[0]
-    if library == "torch" and "torch" in sys.modules:
+    a context in which that library exports tensors of that device, and whether the
+    library is one whose current stream we know (torch, CuPy)."""
+    if _is_torch_tensor(out):
         torch = sys.modules["torch"]
-        return torch.cuda.current_stream(ordinal).cuda_stream, torch.cuda.device(ordinal)
-    if library == "cupy" and "cupy" in sys.modules:
-        cupy = sys.modules["cupy"]
+        return torch.cuda.current_stream(ordinal).cuda_stream, torch.cuda.device(ordinal), True
+    cupy = sys.modules.get("cupy")
+    if cupy is not None and isinstance(out, cupy.ndarray):
         with cupy.cuda.Device(ordinal):
-            return cupy.cuda.get_current_stream().ptr, cupy.cuda.Device(ordinal)
-    return _LEGACY_STREAM, _NoContext()
+            return cupy.cuda.get_current_stream().ptr, cupy.cuda.Device(ordinal), True
+    return _LEGACY_STREAM, _NoContext(), False
 
 
 class _NoContext:
@@ -366,7 +381,7 @@ class _NoContext:
 def _take_capsule(out: Any, stream: int | None) -> Any:
     """out.__dlpack__ for a consumer on CUDA `stream` (None: on the host), versioned
     if the producer offers it."""
-    if type(out).__module__.split(".")[0] == "torch" and getattr(out, "requires_grad", False):
+    if _is_torch_tensor(out) and out.requires_grad:
         out = out.detach()  # same storage; torch refuses to export a tensor that needs grad
     if stream is None:
         named = None

@@ -217,16 +217,18 @@ def orthogonal(
         raise ValueError(f"orthogonal needs a shape with at least 2 axes, got {request.shape}")
     rows, cols = request.shape[0], math.prod(request.shape[1:])
     if not devices.on_host(request.device, out):
-        return _upload(_orthogonal(request, gain, rows, cols), request, out)
+        return _upload(request, gain, rows, cols, out)
     with devices.host_out(out, request.extent, request.dtype) as target:
         if rows * cols:
             target[...] = _orthogonal(request, gain, rows, cols)
     return target if out is None or isinstance(out, np.ndarray) else out
 
 
-def _upload(values: np.ndarray, request: Any, out: Any) -> Any:
+def _upload(request: Any, gain: float, rows: int, cols: int, out: Any) -> Any:
+    """orthogonal on CUDA: `out` is checked first, then the host result copied into it."""
     target = devices.device_target(out, request.device, request.extent, request.dtype)
     try:
+        values = _orthogonal(request, gain, rows, cols)
         _core.cuda_copy_to_device(target.device, target.stream, target.pointer, values)
     finally:
         target.release()
