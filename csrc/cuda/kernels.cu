@@ -115,20 +115,19 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Enough blocks to fill every multiprocessor, no more: each thread then loops.
-// The occupancy of each kernel is asked once (N.B. per process: GPUs of different
-// architectures in one process get the first one's, which only sizes the grid).
+// Blocks of one kernel that fit on a multiprocessor.
 template <class Kernel>
-unsigned grid_blocks(Kernel kernel, int device, std::uint64_t items) {
-  static const int per_multiprocessor = [kernel] {
-    int blocks = 0;
-    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, 0),
-          "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-    return blocks;
-  }();
-  const std::uint64_t resident =
-      static_cast<std::uint64_t>(per_multiprocessor > 0 ? per_multiprocessor : 1) *
-      static_cast<std::uint64_t>(multiprocessors(device));
+int resident_blocks(Kernel kernel) {
+  int blocks = 0;
+  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, 0),
+        "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  return blocks > 0 ? blocks : 1;
+}
+
+// Enough blocks to fill every multiprocessor, no more: each thread then loops.
+unsigned grid_blocks(int per_multiprocessor, int device, std::uint64_t items) {
+  const std::uint64_t resident = static_cast<std::uint64_t>(per_multiprocessor) *
+                                 static_cast<std::uint64_t>(multiprocessors(device));
   const std::uint64_t needed = (items + kThreads - 1) / kThreads;
   return static_cast<unsigned>(needed < resident ? needed : resident);
 }
@@ -146,7 +145,10 @@ void launch_fill(int device, cudaStream_t stream, void* dst, const Params& param
     items = grid.runs * grid.groups_per_run;
   }
   auto* kernel = &fill_kernel<T, Out>;
-  const unsigned blocks = grid_blocks(kernel, device, items);
+  // N.B. asked once per kernel and process: GPUs of different architectures in one
+  // process share the first answer, which only sizes the grid.
+  static const int per_multiprocessor = resident_blocks(kernel);
+  const unsigned blocks = grid_blocks(per_multiprocessor, device, items);
   kernel<<<blocks, kThreads, 0, stream>>>(static_cast<Out*>(dst), params, key_from_seed(seed),
                                           rng_stream, grid, items);
   check(cudaGetLastError(), "launch of the fill kernel");
@@ -202,7 +204,8 @@ template <class Word>
 void launch_strided(int device, cudaStream_t stream, void* dst, std::uint64_t bits,
                     std::uint64_t start, std::uint64_t stride, std::uint64_t count) {
   auto* kernel = &strided_kernel<Word>;
-  const unsigned blocks = grid_blocks(kernel, device, count);
+  static const int per_multiprocessor = resident_blocks(kernel);
+  const unsigned blocks = grid_blocks(per_multiprocessor, device, count);
   kernel<<<blocks, kThreads, 0, stream>>>(static_cast<Word*>(dst), static_cast<Word>(bits), start,
                                           stride, count);
   check(cudaGetLastError(), "launch of the strided fill kernel");
@@ -229,7 +232,7 @@ void fill_region(int device, std::uintptr_t stream, void* dst, OutputType type,
   for (std::size_t d = 0; d < runs.row_extent().size(); ++d) {
     if (runs.row_extent()[d] == 1) continue;  // a single index: already in base
     if (grid.row_dims == kMaxRowDims) {
-      throw std::invalid_argument("region: CUDA fills take regions with at most " +
+      throw std::invalid_argument("shape: CUDA fills take outputs with at most " +
                                   std::to_string(kMaxRowDims + 1) + " axes longer than 1");
     }
     grid.row_extent[grid.row_dims] = runs.row_extent()[d];

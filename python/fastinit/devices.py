@@ -82,7 +82,7 @@ def check_device(device: Any) -> int | None:
         text = str(device)
     else:
         raise TypeError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {type(device).__name__}")
-    if text == "cpu":
+    if text in ("cpu", "cpu:0"):
         return HOST
     index = text[5:] if text.startswith("cuda:") else None
     if text != "cuda" and not (index and index.isascii() and index.isdigit()):
