@@ -24,9 +24,22 @@ NVCC = shutil.which("nvcc")
 def test_kernels_compile_without_local_memory(tmp_path, arch):
     result = subprocess.run(
         [
-            NVCC, "-std=c++17", "--fmad=false", f"-arch={arch}", "-Werror", "all-warnings",
-            "-Xptxas", "-v", "-I", str(ROOT / "csrc" / "include"), "-I", str(ROOT / "csrc"),
-            "-c", str(ROOT / "csrc" / "cuda" / "kernels.cu"), "-o", str(tmp_path / "kernels.o"),
+            NVCC,
+            "-std=c++17",
+            "--fmad=false",
+            f"-arch={arch}",
+            "-Werror",
+            "all-warnings",
+            "-Xptxas",
+            "-v",
+            "-I",
+            str(ROOT / "csrc" / "include"),
+            "-I",
+            str(ROOT / "csrc"),
+            "-c",
+            str(ROOT / "csrc" / "cuda" / "kernels.cu"),
+            "-o",
+            str(tmp_path / "kernels.o"),
         ],  # fmt: skip
         capture_output=True,
         text=True,
