@@ -407,7 +407,7 @@ def _check_borrowed(tensor: Any, shape: tuple[int, ...], dtype: np.dtype) -> Non
     if tensor.read_only:
         raise ValueError("out is read-only")
     strides = tensor.strides
-    if strides is not None and not _row_major(shape, tuple(strides)):
+    if strides is not None and 0 not in shape and not _row_major(shape, tuple(strides)):
         raise ValueError("out must be C-contiguous")
 
 

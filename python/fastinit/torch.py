@@ -8,15 +8,18 @@
 
 Each function fills its tensor in place (CPU or CUDA; float32, float64, float16,
 bfloat16) with the values fastinit's samplers return for (shape, seed, stream), and
-returns the tensor. Distribution, parameter formulas and argument errors are
-torch.nn.init's (fans and gains come from torch's own functions).
+returns the tensor. Distributions and parameter formulas are torch.nn.init's; fans
+and gains come from torch's own functions, so errors about them (bad mode or
+nonlinearity, fewer than 2 dimensions) are torch's too. Other bad arguments raise
+fastinit's ValueError/TypeError naming the argument.
 
 Seeds: pass `seed=` (and optionally `stream=`, default 0) for bits that depend on
 nothing else. Without a seed, the seed is one draw from `generator` (default
 torch.default_generator): torch.randint(0, 2**63 - 1) on that generator, so
 torch.manual_seed makes the sequence of calls reproducible and each call advances
 the generator, as torch.nn.init's functions do. constant_, ones_, zeros_, eye_ and
-dirac_ accept seed/stream/generator for uniformity and ignore them.
+dirac_ accept seed/stream/generator for uniformity and ignore them; they also fill
+integer tensors, as torch's do.
 
 A tensor that is not contiguous is filled through one contiguous temporary (its
 logical row-major order defines the element indices). Meta tensors are left as they
@@ -86,6 +89,13 @@ def _dtype(tensor: Any) -> str:
         ) from None
 
 
+def _skip(tensor: Any) -> bool:
+    """Checks the tensor (a float torch.Tensor); True for a meta tensor, which
+    torch.nn.init leaves alone without drawing from its generator."""
+    _dtype(tensor)
+    return tensor.device.type == "meta"
+
+
 def _fill(tensor: torch.Tensor, sampler: Callable[..., Any], *args: Any, **options: Any) -> Any:
     """sampler(tensor.shape, *args, dtype=..., out=...) into `tensor`, in place."""
     dtype = _dtype(tensor)
@@ -117,6 +127,8 @@ def uniform_(
     stream: int | str | None = None,
 ) -> torch.Tensor:
     """U(a, b), as torch.nn.init.uniform_ (fastinit.uniform: values strictly inside)."""
+    if _skip(tensor):
+        return tensor
     seed = _seed(seed, generator)
     return _fill(tensor, initializers.uniform, seed, low=a, high=b, stream=_stream(stream))
 
@@ -131,6 +143,8 @@ def normal_(
     stream: int | str | None = None,
 ) -> torch.Tensor:
     """N(mean, std²), as torch.nn.init.normal_ (fastinit.normal)."""
+    if _skip(tensor):
+        return tensor
     seed = _seed(seed, generator)
     return _fill(tensor, initializers.normal, seed, mean=mean, std=std, stream=_stream(stream))
 
@@ -150,6 +164,8 @@ def trunc_normal_(
 ) -> torch.Tensor:
     """N(mean, std²) restricted to [a, b] (absolute, as torch), or to [mean + lower std,
     mean + upper std] when `lower` / `upper` (units of std, as Keras/JAX) are given."""
+    if _skip(tensor):
+        return tensor
     seed = _seed(seed, generator)
     if lower is not None or upper is not None:
         lower, upper = -2.0 if lower is None else lower, 2.0 if upper is None else upper
@@ -162,32 +178,58 @@ def trunc_normal_(
     )  # fmt: skip
 
 
-def constant_(tensor: torch.Tensor, val: float, **_ignored: Any) -> torch.Tensor:
+def _torch_fill(tensor: torch.Tensor, fill: Callable[[torch.Tensor], Any]) -> torch.Tensor:
+    """torch's own fill for the dtypes fastinit does not write (integers, bool)."""
+    if tensor.device.type != "meta":
+        with torch.no_grad():
+            fill(tensor)
+    return tensor
+
+
+def constant_(
+    tensor: torch.Tensor, val: float, *, seed: Any = None, stream: Any = None,
+    generator: Any = None,
+) -> torch.Tensor:  # fmt: skip
     """Every element `val`, rounded once into the tensor's dtype."""
+    if isinstance(tensor, torch.Tensor) and tensor.dtype not in _DTYPES:
+        return _torch_fill(tensor, lambda t: t.fill_(val))
     return _fill(tensor, structured.constant, val)
 
 
-def ones_(tensor: torch.Tensor, **_ignored: Any) -> torch.Tensor:
-    return _fill(tensor, structured.constant, 1.0)
+def ones_(
+    tensor: torch.Tensor, *, seed: Any = None, stream: Any = None, generator: Any = None
+) -> torch.Tensor:
+    return constant_(tensor, 1.0 if tensor.dtype in _DTYPES else 1)
 
 
-def zeros_(tensor: torch.Tensor, **_ignored: Any) -> torch.Tensor:
-    return _fill(tensor, structured.constant, 0.0)
+def zeros_(
+    tensor: torch.Tensor, *, seed: Any = None, stream: Any = None, generator: Any = None
+) -> torch.Tensor:
+    return constant_(tensor, 0.0 if tensor.dtype in _DTYPES else 0)
 
 
-def eye_(tensor: torch.Tensor, **_ignored: Any) -> torch.Tensor:
+def eye_(
+    tensor: torch.Tensor, *, seed: Any = None, stream: Any = None, generator: Any = None
+) -> torch.Tensor:
     """The identity matrix of a 2-D tensor (rectangular allowed)."""
     if tensor.ndimension() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
+    if tensor.dtype not in _DTYPES:
+        return _torch_fill(tensor, torch.nn.init.eye_)
     return _fill(tensor, structured.identity)
 
 
-def dirac_(tensor: torch.Tensor, groups: int = 1, **_ignored: Any) -> torch.Tensor:
+def dirac_(
+    tensor: torch.Tensor, groups: int = 1, *, seed: Any = None, stream: Any = None,
+    generator: Any = None,
+) -> torch.Tensor:  # fmt: skip
     """The Dirac delta of a 3-, 4- or 5-D convolution weight, as torch.nn.init.dirac_."""
     if tensor.ndimension() not in (3, 4, 5):
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
     if tensor.size(0) % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
+    if tensor.dtype not in _DTYPES:
+        return _torch_fill(tensor, lambda t: torch.nn.init.dirac_(t, groups))
     return _fill(tensor, structured.dirac, groups)
 
 
@@ -277,7 +319,7 @@ def orthogonal_(
     """A (semi-)orthogonal matrix times gain (fastinit.orthogonal; QR on the host)."""
     if tensor.ndimension() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
-    if tensor.numel() == 0:
+    if tensor.numel() == 0 or _skip(tensor):
         return tensor
     seed = _seed(seed, generator)
     return _fill(tensor, structured.orthogonal, seed, gain, stream=_stream(stream))
@@ -406,21 +448,20 @@ def init_module(
     PReLU, Transformer) — on stream stream_id(prefix + name). So the values depend on
     (seed, name, shape, rule) only: not on construction order, on device, or on which
     tensors were initialized first; `prefix` lets a submodule be initialized exactly as
-    it is inside its parent ("encoder." for model.encoder).
+    it is inside its parent ("encoder." for model.encoder; rules see prefixed names).
 
     An initializer is called as init(tensor, seed=seed, stream=stream), e.g.
     functools.partial(fastinit.torch.normal_, std=0.02). Tensors no rule covers (a
     custom module's parameters, a buffer computed at construction) raise ValueError
-    listing them, before anything is allocated. Tied parameters are initialized once,
-    under their first name. `device` is where meta tensors are materialized (default
-    "cpu"); other tensors stay where they are.
+    listing them, before anything is allocated. Tied parameters stay tied and are
+    initialized once, under their first name. `device` is where meta tensors are
+    materialized (default "cpu"); other tensors stay where they are, in place.
     """
     seed = _checks.check_seed(seed)
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
-    plan = _plan(module, rules)
-    if any(t.device.type == "meta" for t in _tensors(module)):
-        module.to_empty(device="cpu" if device is None else device)
+    plan = _plan(module, rules, prefix)
+    _materialize(module, torch.device("cpu" if device is None else device))
     tensors = dict(module.named_parameters())
     tensors.update(module.named_buffers())
     for name, init in plan.items():
@@ -428,11 +469,24 @@ def init_module(
     return module
 
 
-def _tensors(module: torch.nn.Module) -> list[torch.Tensor]:
-    return [*module.parameters(), *module.buffers()]
+def _materialize(module: torch.nn.Module, device: torch.device) -> None:
+    """Uninitialized memory on `device` for every meta parameter and buffer; tensors
+    shared between modules (tied weights) stay shared, others stay where they are."""
+    made: dict[int, torch.Tensor] = {}
+    for sub in module.modules():
+        for table in (sub._parameters, sub._buffers):
+            for name, tensor in table.items():
+                if tensor is None or tensor.device.type != "meta":
+                    continue
+                if id(tensor) not in made:
+                    empty = torch.empty_like(tensor, device=device)
+                    if isinstance(tensor, torch.nn.Parameter):
+                        empty = torch.nn.Parameter(empty, requires_grad=tensor.requires_grad)
+                    made[id(tensor)] = empty
+                table[name] = made[id(tensor)]
 
 
-def _plan(module: torch.nn.Module, rules: Rule | None) -> dict[str, Initializer]:
+def _plan(module: torch.nn.Module, rules: Rule | None, prefix: str) -> dict[str, Initializer]:
     """{qualified name: initializer} for every parameter and buffer, or ValueError."""
     if rules is not None and not callable(rules):
         raise TypeError(
@@ -452,14 +506,14 @@ def _plan(module: torch.nn.Module, rules: Rule | None) -> dict[str, Initializer]
         for name, _ in [*sub.named_parameters(recurse=False), *sub.named_buffers(recurse=False)]:
             owners[f"{path}.{name}" if path else name] = type(sub).__name__
     for name, tensor in named:
-        chosen = rules(name, tuple(tensor.shape)) if rules is not None else None
+        chosen = rules(prefix + name, tuple(tensor.shape)) if rules is not None else None
         if chosen is not None and not callable(chosen):
             raise TypeError(
-                f"rules({name!r}, ...) returned {type(chosen).__name__}, not a callable"
+                f"rules({prefix + name!r}, ...) returned {type(chosen).__name__}, not a callable"
             )
         chosen = chosen or defaults.get(name)
         if chosen is None:
-            missing.append(f"{name} {tuple(tensor.shape)} in {owners.get(name, '?')}")
+            missing.append(f"{prefix + name} {tuple(tensor.shape)} in {owners.get(name, '?')}")
         else:
             plan[name] = chosen
     if missing:
