@@ -1,16 +1,22 @@
-"""The `fastinit` command: sample a realistic weight, check it against its formula, time it.
+"""The `fastinit` command: initialize checkpoints, verify them, and check a sample.
 
-    fastinit                         # glorot_normal of a 4096 x 4096 weight, float32
+    fastinit init --preset llama-3-8b -o llama-3-8b-init        # sharded safetensors + index
+    fastinit init --config config.json -o out --dtype bfloat16 --seed 7 --max-shard-size 5GB
+    fastinit init --spec spec.json -o model.safetensors           # one file
+    fastinit verify llama-3-8b-init [--sample 64]                 # regenerate, compare bytes
+    fastinit                         # sample: glorot_normal of a 4096 x 4096 weight, float32
     fastinit sample --init he_uniform --shape 64 3 7 7 --dtype bfloat16
 
-Prints the formula's std, the sample's mean and std with the tolerance derived
-from the sample size, and the median time beside NumPy's generator doing the
-nearest equivalent job in the same run. Exits 1 if the sample fails its check.
+`sample` prints the formula's std, the sample's mean and std with the tolerance
+derived from the sample size, and the median time beside NumPy's generator doing the
+nearest equivalent job in the same run; it exits 1 if the sample fails its check.
+`verify` exits 1 if any tensor's bytes differ from their regeneration.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -19,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import __version__, initializers
+from . import __version__, checkpoint, initializers, specs
 from ._checks import check_dtype
 from .fans import compute_fans
 
@@ -91,6 +97,48 @@ def _sample(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _init(args: argparse.Namespace) -> int:
+    if args.preset is not None:
+        spec = specs.spec_from_config(specs.preset_config(args.preset), dtype=args.dtype)
+    elif args.config is not None:
+        with open(args.config, encoding="utf-8") as handle:
+            spec = specs.spec_from_config(json.load(handle), dtype=args.dtype)
+    else:
+        spec = specs.load_spec(args.spec)
+        if args.dtype is not None:
+            spec = specs.with_dtype(spec, args.dtype)
+    if args.seed is not None:
+        spec = specs.with_seed(spec, args.seed)
+    result = checkpoint.write(
+        spec, args.output, max_shard_size=args.max_shard_size, threads=args.threads,
+        force=args.force,
+    )  # fmt: skip
+    names = ", ".join(path.name for path in result.files)
+    if result.index is not None:
+        names = f"{len(result.files)} shards + {result.index.name}"
+    rate = result.bytes / result.seconds / 1e9 if result.seconds > 0 else 0.0
+    print(
+        f"fastinit {__version__}: {len(spec.tensors)} tensors, "
+        f"{sum(math.prod(t.shape) for t in spec.tensors):,} parameters, seed {spec.seed} -> "
+        f"{args.output} ({names}): {result.bytes / 1e9:.3f} GB in {result.seconds:.2f} s, "
+        f"{rate:.2f} GB/s"
+    )
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    result = checkpoint.verify(args.path, sample=args.sample, threads=args.threads)
+    what = f"{args.sample} sampled chunks" if args.sample else "every byte"
+    for line in result.mismatched:
+        print(f"MISMATCH {line}")
+    verdict = "FAIL" if result.mismatched else "OK"
+    print(
+        f"fastinit verify {args.path}: {result.tensors} tensors, {what}, "
+        f"{result.checked_bytes / 1e9:.3f} GB regenerated: {verdict}"
+    )
+    return 1 if result.mismatched else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastinit", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"fastinit {__version__}")
@@ -101,6 +149,23 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--dtype", default="float32", help="float32, float64, float16 or bfloat16")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--repeat", type=int, default=5, help="timed runs (median reported)")
+
+    init = commands.add_parser("init", help="write a freshly initialized safetensors checkpoint")
+    source = init.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", help=f"an embedded model config: {', '.join(specs.PRESETS)}")
+    source.add_argument("--config", help="a Hugging Face config.json (llama, mistral, qwen2, gpt2)")
+    source.add_argument("--spec", help="a fastinit spec JSON (docs/spec.md)")
+    init.add_argument("-o", "--output", required=True, help="a directory, or a .safetensors file")
+    init.add_argument("--dtype", help="float32, bfloat16, float16 or float64 for every tensor")
+    init.add_argument("--seed", type=int, help="the global seed (default: the spec's, or 0)")
+    init.add_argument("--max-shard-size", default="5GB", help="shard limit (default 5GB)")
+    init.add_argument("--threads", type=int, help="CPU threads (default: all available)")
+    init.add_argument("--force", action="store_true", help="replace existing output files")
+
+    verify = commands.add_parser("verify", help="regenerate a checkpoint and compare its bytes")
+    verify.add_argument("path", help="a checkpoint directory or .safetensors file")
+    verify.add_argument("--sample", type=int, help="check this many random chunks, not all")
+    verify.add_argument("--threads", type=int, help="CPU threads (default: all available)")
     return parser
 
 
@@ -109,11 +174,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv.insert(0, "sample")
     args = _parser().parse_args(argv)
+    job = {"sample": _sample, "init": _init, "verify": _verify}[args.command]
     try:
-        return _sample(args)
-    except (ValueError, TypeError, OverflowError) as error:
+        return job(args)
+    except (ValueError, TypeError, OverflowError, OSError) as error:
         print(f"fastinit: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("fastinit: interrupted; no output was left behind", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
