@@ -25,6 +25,7 @@ O_TMPFILE was available. Existing outputs are replaced only with force=True.
 from __future__ import annotations
 
 import contextlib
+import decimal
 import errno
 import json
 import math
@@ -67,7 +68,7 @@ def parse_size(text: Any) -> int:
         unit = match.group(2).upper() if match else ""
         if not match or unit not in _UNITS and unit:
             raise ValueError(f"max_shard_size must look like 5GB, 500MB or 2GiB, got {text!r}")
-        size = int(float(match.group(1)) * _UNITS[unit or "B"])
+        size = int(decimal.Decimal(match.group(1)) * _UNITS[unit or "B"])
     else:
         raise TypeError(f"max_shard_size must be an int or a str, got {type(text).__name__}")
     if size <= 0:
@@ -268,6 +269,7 @@ def _fill_file(
     layout = output.layout
     os.pwrite(output.fd, layout.header, 0)
     data = len(layout.header)
+    progress.advance(data)
     page = mmap.ALLOCATIONGRANULARITY
     for entry in layout.entries:
         tensor = entry.tensor
@@ -280,12 +282,18 @@ def _fill_file(
             offset = data + entry.begin + _flat_offset(tensor.shape, start) * dtype.itemsize
             nbytes = count * dtype.itemsize
             base = offset - offset % page
-            with mmap.mmap(output.fd, offset - base + nbytes, offset=base) as mapped:
+            mapped = mmap.mmap(output.fd, offset - base + nbytes, offset=base)
+            try:
                 with contextlib.suppress(OSError, ValueError):
                     mapped.madvise(_MADV_POPULATE_WRITE)
                 view = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset - base)
                 _fill_box(tensor, seed, view.reshape(extent), start, extent, threads)
-                del view
+            finally:
+                view = None
+                # N.B. after an error its traceback still holds the view: the mapping
+                # then goes when the traceback does, and the error is not masked.
+                with contextlib.suppress(BufferError):
+                    mapped.close()
             with contextlib.suppress(OSError):  # start writeback now; keeps the cache small
                 os.posix_fadvise(output.fd, base, offset - base + nbytes, os.POSIX_FADV_DONTNEED)
             progress.advance(nbytes)
@@ -372,6 +380,30 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+_CHECKPOINT_NAME = re.compile(
+    r"model\.safetensors|model-\d{5}-of-\d{5}\.safetensors|model\.safetensors\.index\.json"
+)
+
+
+def _checkpoint_files_in(directory: Path) -> list[Path]:
+    """The files of a Hugging Face checkpoint in `directory` (weights and index)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if _CHECKPOINT_NAME.fullmatch(p.name))
+
+
+def _config_for(spec: ModelSpec) -> dict[str, Any]:
+    """The spec's config; a dtype it names is made the weights' (when they share one), so
+    from_pretrained does not cast them back to the config's original dtype."""
+    config = dict(spec.config or {})
+    dtypes = {tensor.dtype for tensor in spec.tensors}
+    if len(dtypes) == 1:
+        for key in ("dtype", "torch_dtype"):
+            if key in config:
+                config[key] = next(iter(dtypes))
+    return config
+
+
 class WriteResult(NamedTuple):
     files: list[Path]
     index: Path | None
@@ -406,6 +438,7 @@ def write(
     config = None if single or spec.config is None else directory / "config.json"
     if not force:
         existing = [p for p in [*finals, index, config] if p is not None and p.exists()]
+        existing += [] if single else _checkpoint_files_in(directory)
         if existing:
             raise FileExistsError(f"{existing[0]} exists; pass force=True (--force) to replace it")
     parent = directory if directory.exists() else directory.parent
@@ -414,6 +447,7 @@ def write(
     total = sum(layout.size for layout in layouts)
     bar = _Progress(total, sys.stderr.isatty() if progress is None else progress)
     outputs: list[_Output] = []
+    written: list[Path] = []  # final names given so far: removed again if a later step fails
     try:
         with _terminate_as_interrupt():
             for layout, final in zip(layouts, finals, strict=True):
@@ -426,8 +460,10 @@ def write(
             directory.mkdir(exist_ok=True)
             for out in outputs:
                 _link(out, force)
+                written.append(out.final)
             if config is not None:
-                _write_small(config, json.dumps(spec.config, indent=2) + "\n", force)
+                _write_small(config, json.dumps(_config_for(spec), indent=2) + "\n", force)
+                written.append(config)
             if index is not None:
                 weight_map = {e.tensor.name: f.name for f in layouts for e in f.entries}
                 document = {
@@ -435,8 +471,16 @@ def write(
                     "weight_map": dict(sorted(weight_map.items())),
                 }
                 _write_small(index, json.dumps(document, indent=2) + "\n", force)
+                written.append(index)
+            if not single:  # with force: an older checkpoint's other files must not linger
+                for stale in set(_checkpoint_files_in(directory)) - set(written):
+                    stale.unlink()
             _fsync_directory(directory)
+            written = []
     finally:
+        for path in written:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
         bar.close()
         for out in outputs:
             if out.fd >= 0:

@@ -102,7 +102,11 @@ def _init(args: argparse.Namespace) -> int:
         spec = specs.spec_from_config(specs.preset_config(args.preset), dtype=args.dtype)
     elif args.config is not None:
         with open(args.config, encoding="utf-8") as handle:
-            spec = specs.spec_from_config(json.load(handle), dtype=args.dtype)
+            try:
+                config = json.load(handle)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{args.config}: not valid JSON: {error}") from None
+        spec = specs.spec_from_config(config, dtype=args.dtype)
     else:
         spec = specs.load_spec(args.spec)
         if args.dtype is not None:
@@ -181,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fastinit: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("fastinit: interrupted; no output was left behind", file=sys.stderr)
+        left = "; no output was left behind" if args.command == "init" else ""
+        print(f"fastinit: interrupted{left}", file=sys.stderr)
         return 130
 
 
