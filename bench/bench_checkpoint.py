@@ -9,7 +9,9 @@
    `fastinit init --config` of the same config (targets: >= 10x faster, >= 10x less
    peak memory).
 Each job runs in its own process and reports its wall time and peak resident memory
-(VmHWM). Outputs are deleted after each job.
+(VmHWM). Outputs are deleted after each job. The disk job alternates fastinit and dd
+--repeat times (the VM's write speed drifts by 2x between minutes) and compares the
+best of each.
 
     python bench/bench_checkpoint.py --dir /path/on/the/disk/to/measure
 """
@@ -91,6 +93,7 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
     parser.add_argument("--preset", default="llama-3-8b", help="the disk-speed job's model")
     parser.add_argument("--small", default="llama-3.2-1b", help="the transformers job's model")
+    parser.add_argument("--repeat", type=int, default=2, help="fastinit/dd pairs")
     parser.add_argument("--skip-transformers", action="store_true")
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix="fastinit-bench-", dir=args.dir)
@@ -101,18 +104,25 @@ def main() -> None:
     print(f"# {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
           f"fastinit {fastinit.__version__}, writing under {root}")  # fmt: skip
     try:
-        output = os.path.join(root, "fastinit")
-        ours = _run(_FASTINIT_JOB, args.preset, output)
-        shutil.rmtree(output)
-        dd = _dd(os.path.join(root, "dd.bin"), ours["bytes"])
-        ratio = ours["seconds"] / dd
-        print(f"{args.preset} bfloat16: {ours['bytes'] / 1e9:.2f} GB")
-        print(f"  fastinit init  {ours['seconds']:8.2f} s  {ours['bytes'] / ours['seconds'] / 1e9:6.2f}"
-              f" GB/s  peak {ours['peak'] / 2**20:7.0f} MiB")  # fmt: skip
-        print(f"  dd fdatasync   {dd:8.2f} s  {ours['bytes'] / dd / 1e9:6.2f} GB/s")
-        print(f"  fastinit / dd time: {ratio:.2f}  (target <= 1.3: {'PASS' if ratio <= 1.3 else 'FAIL'})")
-        verdict = "PASS" if ours["peak"] <= 2**30 else "FAIL"
-        print(f"  peak resident: {ours['peak'] / 2**20:.0f} MiB  (target <= 1024 MiB: {verdict})")
+        runs, dds = [], []
+        for _ in range(args.repeat):
+            output = os.path.join(root, "fastinit")
+            runs.append(_run(_FASTINIT_JOB, args.preset, output))
+            shutil.rmtree(output)
+            dds.append(_dd(os.path.join(root, "dd.bin"), runs[-1]["bytes"]))
+        nbytes = runs[0]["bytes"]
+        ours = min(run["seconds"] for run in runs)
+        peak = max(run["peak"] for run in runs)
+        ratio = ours / min(dds)
+        times = ", ".join(f"{run['seconds']:.1f}" for run in runs)
+        print(f"{args.preset} bfloat16: {nbytes / 1e9:.2f} GB, runs alternating")
+        print(f"  fastinit init  {times:>20} s  best {nbytes / ours / 1e9:5.2f} GB/s")
+        times = ", ".join(f"{t:.1f}" for t in dds)
+        print(f"  dd fdatasync   {times:>20} s  best {nbytes / min(dds) / 1e9:5.2f} GB/s")
+        verdict = "PASS" if ratio <= 1.3 else "FAIL"
+        print(f"  fastinit / dd time (best of each): {ratio:.2f}  (target <= 1.3: {verdict})")
+        verdict = "PASS" if peak <= 2**30 else "FAIL"
+        print(f"  peak resident: {peak / 2**20:.0f} MiB  (target <= 1024 MiB: {verdict})")
 
         if not args.skip_transformers:
             config_path = os.path.join(root, "config.json")
@@ -131,8 +141,9 @@ def main() -> None:
                   f"peak {theirs['peak'] / 2**20:7.0f} MiB")  # fmt: skip
             print(f"  fastinit init                              {small['seconds']:8.2f} s  "
                   f"peak {small['peak'] / 2**20:7.0f} MiB")  # fmt: skip
-            print(f"  speed: {speed:.1f}x (target >= 10: {'PASS' if speed >= 10 else 'FAIL'}); "
-                  f"memory: {memory:.1f}x less (target >= 10: {'PASS' if memory >= 10 else 'FAIL'})")  # fmt: skip
+            verdicts = ["PASS" if x >= 10 else "FAIL" for x in (speed, memory)]
+            print(f"  speed: {speed:.1f}x (target >= 10: {verdicts[0]}); "
+                  f"memory: {memory:.1f}x less (target >= 10: {verdicts[1]})")  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

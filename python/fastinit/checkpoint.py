@@ -297,7 +297,6 @@ def _fill_file(
             with contextlib.suppress(OSError):  # start writeback now; keeps the cache small
                 os.posix_fadvise(output.fd, base, offset - base + nbytes, os.POSIX_FADV_DONTNEED)
             progress.advance(nbytes)
-    os.fsync(output.fd)
 
 
 def _flat_offset(shape: Sequence[int], start: Sequence[int]) -> int:
@@ -457,6 +456,10 @@ def write(
                 _reserve(out.fd, layout.size, str(final))
             for out in outputs:
                 _fill_file(out, spec.seed, window, threads, bar)
+            # N.B. only now: an fsync per shard would stall generation while the shard
+            # drains, where the kernel can write one shard back while we fill the next.
+            for out in outputs:
+                os.fsync(out.fd)
             directory.mkdir(exist_ok=True)
             for out in outputs:
                 _link(out, force)
