@@ -94,6 +94,18 @@ def check_device(device: Any) -> int | None:
     return ordinal
 
 
+def _export_options(producer: Any, max_version: Any, dl_device: Any, copy: Any) -> bool:
+    """Checks __dlpack__'s dl_device and copy for a producer that exports its own memory
+    where it is; returns whether the consumer reads versioned (1.x) capsules."""
+    if dl_device is not None and tuple(dl_device) != producer.__dlpack_device__():
+        raise BufferError(f"{type(producer).__name__} cannot be exported to device {dl_device}")
+    if copy:
+        raise BufferError(
+            f"{type(producer).__name__} exports its own memory; copy=True is not supported"
+        )
+    return max_version is not None and tuple(max_version)[0] >= 1
+
+
 class CudaArray:
     """A C-contiguous array in CUDA device memory; what samplers return for device="cuda".
 
@@ -160,10 +172,7 @@ class CudaArray:
         `stream` is the consumer's: it is made to wait for the fill (None or 1: the
         legacy default stream, on which the fill ran; -1: no synchronization).
         """
-        if dl_device is not None and tuple(dl_device) != self.__dlpack_device__():
-            raise BufferError(f"a {self.device} array cannot be exported to device {dl_device}")
-        if copy:
-            raise BufferError("CudaArray exports its own memory; copy=True is not supported")
+        versioned = _export_options(self, max_version, dl_device, copy)
         if stream is not None and type(stream) is not int:
             raise TypeError(f"stream must be an int or None, got {type(stream).__name__}")
         if stream is not None and (stream == 0 or stream < -1):
@@ -171,7 +180,6 @@ class CudaArray:
         if stream not in (None, -1, _DLPACK_LEGACY_STREAM):
             _core.cuda_order_streams(self._memory.device, _LEGACY_STREAM, stream)
         code, bits = _DLPACK_TYPES[self.dtype]
-        versioned = max_version is not None and tuple(max_version)[0] >= 1
         return self._memory.dlpack(list(self.shape), code, bits, versioned)
 
     @property
@@ -274,11 +282,7 @@ class HostDLPack:
     ) -> Any:
         if stream is not None and stream != -1:
             raise BufferError(f"a host array has no CUDA stream to order; got stream={stream}")
-        if dl_device is not None and tuple(dl_device) != self.__dlpack_device__():
-            raise BufferError(f"a host array cannot be exported to device {dl_device}")
-        if copy:
-            raise BufferError("as_dlpack exports the array itself; copy=True is not supported")
-        versioned = max_version is not None and tuple(max_version)[0] >= 1
+        versioned = _export_options(self, max_version, dl_device, copy)
         if not versioned and not self.array.flags.writeable:
             raise BufferError("a read-only array needs a DLPack 1.x consumer (max_version)")
         code, bits = _DLPACK_TYPES[self.array.dtype]
