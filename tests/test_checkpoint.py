@@ -1016,9 +1016,11 @@ def test_progress_goes_to_stderr_only_when_asked(tmp_path, capsys):
 # Determinism
 
 
-def test_threads_and_window_change_no_byte(tmp_path):
+@pytest.mark.parametrize("direct", [True, False], ids=["o_direct", "mmap"])
+def test_threads_and_window_change_no_byte(tmp_path, monkeypatch, direct):
+    monkeypatch.setattr(checkpoint, "DIRECT_IO", direct)
     spec = mixed_spec()._replace(tensors=mixed_spec().tensors + small_spec("bfloat16").tensors)
-    runs = [(1, 4096), (2, 4096), (2, 1 << 20), (None, 1000)]
+    runs = [(1, 4096), (2, 4096), (2, 1 << 20), (None, 1000), (2, 12288)]
     files = []
     for k, (threads, window) in enumerate(runs):
         result = checkpoint.write(
@@ -1080,3 +1082,25 @@ def test_a_failed_index_takes_the_linked_shards_with_it(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space"):
         checkpoint.write(spec, tmp_path / "out", max_shard_size="20KB")
     assert listing(tmp_path / "out") == []
+
+
+def test_direct_and_mapped_writes_are_identical(tmp_path, monkeypatch):
+    spec = mixed_spec()._replace(tensors=mixed_spec().tensors + small_spec("float16").tensors)
+    direct = checkpoint.write(spec, tmp_path / "direct.safetensors", window=8192)
+    monkeypatch.setattr(checkpoint, "DIRECT_IO", False)
+    mapped = checkpoint.write(spec, tmp_path / "mapped.safetensors", window=8192)
+    assert direct.files[0].read_bytes() == mapped.files[0].read_bytes()
+    assert direct.files[0].stat().st_size == direct.bytes  # the last block's padding is cut
+
+
+@pytest.mark.parametrize("shape", [(), (7,), (3, 5), (2, 3, 4), (4, 1, 6), (2, 0, 3)])
+def test_flat_boxes_cover_exactly_the_range(shape):
+    size = math.prod(shape)
+    flat = np.arange(size).reshape(shape)
+    for first in range(size + 1):
+        for stop in range(first, size + 1):
+            covered = []
+            for start, extent in checkpoint.flat_boxes(shape, first, stop):
+                box = tuple(slice(a, a + e) for a, e in zip(start, extent, strict=True))
+                covered += flat[box].reshape(-1).tolist()
+            assert covered == list(range(first, stop)), (shape, first, stop)

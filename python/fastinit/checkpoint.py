@@ -3,9 +3,12 @@
     fastinit.checkpoint.write(spec, "out/")            # model.safetensors, or shards + index
     fastinit.checkpoint.verify("out/")                 # regenerate from the headers, compare
 
-The file is the output buffer: it is reserved at full size, mapped in windows of
-at most `window` bytes, and every window is filled in place by the CPU kernel on all
-threads, so memory stays bounded whatever the model size and nothing is copied.
+Each file is reserved at full size, then generated window by window (`window` bytes)
+by the CPU kernel on all threads: into one of two reused, block-aligned buffers that
+go to the disk with O_DIRECT (the disk reads them where they are; generating one
+window overlaps writing the other, and no page cache is filled), or, where the file
+system refuses O_DIRECT (tmpfs), into the file's own pages mapped a window at a time.
+Memory stays bounded whatever the model size.
 
 Format (https://huggingface.co/docs/safetensors): an 8-byte little-endian header
 length, the JSON header padded with spaces to a multiple of 8, then the tensors
@@ -24,6 +27,7 @@ O_TMPFILE was available. Existing outputs are replaced only with force=True.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import decimal
 import errno
@@ -51,8 +55,9 @@ _DTYPE_OF_SAFETENSORS = {code: name for name, code in SAFETENSORS_DTYPES.items()
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 DEFAULT_MAX_SHARD_SIZE = 5 * 10**9
-DEFAULT_WINDOW = 64 << 20  # bytes mapped and filled at a time
+DEFAULT_WINDOW = 64 << 20  # bytes generated and written at a time
 _MADV_POPULATE_WRITE = 23  # Linux >= 5.14: fault a window in with one call
+DIRECT_IO = True  # write with O_DIRECT where the file system allows it (else mmap windows)
 _UNITS = {
     "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
     "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
@@ -299,6 +304,107 @@ def _fill_file(
             progress.advance(nbytes)
 
 
+def flat_boxes(
+    shape: tuple[int, ...], first: int, stop: int
+) -> Iterator[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """(start, extent) boxes, each contiguous in row-major order, that cover the flat
+    elements [first, stop) of `shape` in order: a partial row, whole rows, a partial row."""
+    if first >= stop:
+        return
+    if not shape:
+        yield (), ()
+        return
+    inner = math.prod(shape[1:])
+    row, offset = divmod(first, inner)
+    last_row, last_offset = divmod(stop, inner)
+    if row == last_row:
+        for start, extent in flat_boxes(shape[1:], offset, last_offset):
+            yield (row, *start), (1, *extent)
+        return
+    if offset:
+        for start, extent in flat_boxes(shape[1:], offset, inner):
+            yield (row, *start), (1, *extent)
+        row += 1
+    if last_row > row:
+        yield (row, *(0,) * (len(shape) - 1)), (last_row - row, *shape[1:])
+    if last_offset:
+        for start, extent in flat_boxes(shape[1:], 0, last_offset):
+            yield (last_row, *start), (1, *extent)
+
+
+def _fill_window(
+    layout: FileLayout, seed: int, buffer: np.ndarray, begin: int, threads: int | None
+) -> None:
+    """File bytes [begin, begin + len(buffer)) into `buffer`: header and tensor pieces."""
+    end = begin + len(buffer)
+    header = layout.header
+    if begin < len(header):
+        piece = header[begin : min(end, len(header))]
+        buffer[: len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+    data = len(header)
+    for entry in layout.entries:
+        lo, hi = max(begin, data + entry.begin), min(end, data + entry.end)
+        if lo >= hi:
+            continue
+        tensor = entry.tensor
+        dtype = _checks.check_dtype(tensor.dtype)
+        first = (lo - data - entry.begin) // dtype.itemsize
+        stop = (hi - data - entry.begin) // dtype.itemsize
+        where = lo - begin
+        for start, extent in flat_boxes(tuple(tensor.shape), first, stop):
+            nbytes = math.prod(extent) * dtype.itemsize
+            view = buffer[where : where + nbytes].view(dtype).reshape(extent)
+            _fill_box(tensor, seed, view, start, extent, threads)
+            where += nbytes
+
+
+def _fill_file_direct(
+    output: _Output, seed: int, window: int, threads: int | None, progress: _Progress
+) -> bool:
+    """Fills the file with O_DIRECT writes of whole windows from two reused, aligned
+    buffers (generation of one overlaps the write of the other): no page cache, whose
+    fresh pages can cost more than the disk. False where the file system refuses
+    O_DIRECT (tmpfs), before anything was written."""
+    if not hasattr(os, "O_DIRECT"):
+        return False
+    try:
+        fd = os.open(f"/proc/self/fd/{output.fd}", os.O_WRONLY | os.O_DIRECT)
+    except OSError:
+        return False
+    block = 4096
+    window = max(block, window - window % block)
+    size = output.layout.size
+    buffers = [np.frombuffer(mmap.mmap(-1, window), dtype=np.uint8) for _ in range(2)]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as writer:
+            pending: concurrent.futures.Future[int] | None = None
+            for k, begin in enumerate(range(0, size, window)):
+                length = min(window, size - begin)
+                buffer = buffers[k % 2]
+                _fill_window(output.layout, seed, buffer[:length], begin, threads)
+                padded = -(-length // block) * block  # O_DIRECT writes whole blocks
+                buffer[length:padded] = 0
+                if pending is not None:
+                    pending.result()
+                if k == 0:
+                    try:
+                        os.pwrite(fd, buffer[:padded], begin)
+                    except OSError as error:
+                        if error.errno == errno.EINVAL:
+                            return False
+                        raise
+                    pending = None
+                else:
+                    pending = writer.submit(os.pwrite, fd, buffer[:padded], begin)
+                progress.advance(length)
+            if pending is not None:
+                pending.result()
+    finally:
+        os.close(fd)
+    os.ftruncate(output.fd, size)  # the last block's padding
+    return True
+
+
 def _flat_offset(shape: Sequence[int], start: Sequence[int]) -> int:
     index = 0
     for dim, first in zip(shape, start, strict=True):
@@ -455,7 +561,8 @@ def write(
                 outputs.append(out)
                 _reserve(out.fd, layout.size, str(final))
             for out in outputs:
-                _fill_file(out, spec.seed, window, threads, bar)
+                if not (DIRECT_IO and _fill_file_direct(out, spec.seed, window, threads, bar)):
+                    _fill_file(out, spec.seed, window, threads, bar)
             # N.B. only now: an fsync per shard would stall generation while the shard
             # drains, where the kernel can write one shard back while we fill the next.
             for out in outputs:
