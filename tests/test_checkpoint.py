@@ -1104,3 +1104,12 @@ def test_flat_boxes_cover_exactly_the_range(shape):
                 box = tuple(slice(a, a + e) for a, e in zip(start, extent, strict=True))
                 covered += flat[box].reshape(-1).tolist()
             assert covered == list(range(first, stop)), (shape, first, stop)
+
+
+def test_cli_verify_sample_seed_is_repeatable(tmp_path, capsys):
+    checkpoint.write(small_spec(), tmp_path / "out", window=4096)
+    argv = ["verify", str(tmp_path / "out"), "--sample", "3", "--sample-seed", "11"]
+    assert cli.main(argv) == 0
+    first = capsys.readouterr().out
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out == first and "OK" in first

@@ -131,7 +131,9 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    result = checkpoint.verify(args.path, sample=args.sample, threads=args.threads)
+    result = checkpoint.verify(
+        args.path, sample=args.sample, sample_seed=args.sample_seed, threads=args.threads
+    )
     what = f"{args.sample} sampled chunks" if args.sample else "every byte"
     for line in result.mismatched:
         print(f"MISMATCH {line}")
@@ -169,6 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="regenerate a checkpoint and compare its bytes")
     verify.add_argument("path", help="a checkpoint directory or .safetensors file")
     verify.add_argument("--sample", type=int, help="check this many random chunks, not all")
+    verify.add_argument("--sample-seed", type=int, help="choose the sampled chunks repeatably")
     verify.add_argument("--threads", type=int, help="CPU threads (default: all available)")
     return parser
 
