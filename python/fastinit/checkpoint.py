@@ -39,6 +39,7 @@ import random
 import re
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 DEFAULT_MAX_SHARD_SIZE = 5 * 10**9
 DEFAULT_WINDOW = 64 << 20  # bytes generated and written at a time
+_BLOCK = 4096  # windows are whole blocks: O_DIRECT's alignment and mmap's page size
 _MADV_POPULATE_WRITE = 23  # Linux >= 5.14: fault a window in with one call
 DIRECT_IO = True  # write with O_DIRECT where the file system allows it (else mmap windows)
 _UNITS = {
@@ -240,18 +242,18 @@ class _Output:
     extra: list[Path] = field(default_factory=list)
 
 
-def _open_temporary(directory: Path, final: Path) -> _Output:
+def _open_temporary(directory: Path, final: Path, layout: FileLayout) -> _Output:
     flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
     if hasattr(os, "O_TMPFILE"):
         try:
             fd = os.open(directory, flags | os.O_TMPFILE, 0o644)
-            return _Output(FileLayout("", []), final, fd, None)
+            return _Output(layout, final, fd, None)
         except OSError as error:
             if error.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
                 raise
     temporary = directory / f".{final.name}.fastinit-{os.getpid()}.tmp"
     fd = os.open(temporary, flags | os.O_CREAT | os.O_EXCL, 0o644)
-    return _Output(FileLayout("", []), final, fd, temporary)
+    return _Output(layout, final, fd, temporary)
 
 
 def _reserve(fd: int, size: int, name: str) -> None:
@@ -268,40 +270,27 @@ def _reserve(fd: int, size: int, name: str) -> None:
         os.ftruncate(fd, size)
 
 
-def _fill_file(
+def _fill_file_mapped(
     output: _Output, seed: int, window: int, threads: int | None, progress: _Progress
 ) -> None:
-    layout = output.layout
-    os.pwrite(output.fd, layout.header, 0)
-    data = len(layout.header)
-    progress.advance(data)
-    page = mmap.ALLOCATIONGRANULARITY
-    for entry in layout.entries:
-        tensor = entry.tensor
-        dtype = _checks.check_dtype(tensor.dtype)
-        limit = max(1, window // dtype.itemsize)
-        for start, extent in boxes(tuple(tensor.shape), limit):
-            count = math.prod(extent)
-            if count == 0:
-                continue
-            offset = data + entry.begin + _flat_offset(tensor.shape, start) * dtype.itemsize
-            nbytes = count * dtype.itemsize
-            base = offset - offset % page
-            mapped = mmap.mmap(output.fd, offset - base + nbytes, offset=base)
-            try:
-                with contextlib.suppress(OSError, ValueError):
-                    mapped.madvise(_MADV_POPULATE_WRITE)
-                view = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset - base)
-                _fill_box(tensor, seed, view.reshape(extent), start, extent, threads)
-            finally:
-                view = None
-                # N.B. after an error its traceback still holds the view: the mapping
-                # then goes when the traceback does, and the error is not masked.
-                with contextlib.suppress(BufferError):
-                    mapped.close()
-            with contextlib.suppress(OSError):  # start writeback now; keeps the cache small
-                os.posix_fadvise(output.fd, base, offset - base + nbytes, os.POSIX_FADV_DONTNEED)
-            progress.advance(nbytes)
+    """Fills the file in place through its own pages, mapped a window at a time (for file
+    systems that refuse O_DIRECT)."""
+    size = output.layout.size
+    for begin in range(0, size, window):
+        length = min(window, size - begin)
+        mapped = mmap.mmap(output.fd, length, offset=begin)
+        try:
+            with contextlib.suppress(OSError, ValueError):
+                mapped.madvise(_MADV_POPULATE_WRITE)
+            _fill_window(output.layout, seed, np.frombuffer(mapped, np.uint8), begin, threads)
+        finally:
+            # N.B. after an error its traceback still holds a view: the mapping then
+            # goes when the traceback does, and the error is not masked.
+            with contextlib.suppress(BufferError):
+                mapped.close()
+        with contextlib.suppress(OSError):  # start writeback now; keeps the cache small
+            os.posix_fadvise(output.fd, begin, length, os.POSIX_FADV_DONTNEED)
+        progress.advance(length)
 
 
 def flat_boxes(
@@ -371,8 +360,6 @@ def _fill_file_direct(
         fd = os.open(f"/proc/self/fd/{output.fd}", os.O_WRONLY | os.O_DIRECT)
     except OSError:
         return False
-    block = 4096
-    window = max(block, window - window % block)
     size = output.layout.size
     buffers = [np.frombuffer(mmap.mmap(-1, window), dtype=np.uint8) for _ in range(2)]
     try:
@@ -382,7 +369,7 @@ def _fill_file_direct(
                 length = min(window, size - begin)
                 buffer = buffers[k % 2]
                 _fill_window(output.layout, seed, buffer[:length], begin, threads)
-                padded = -(-length // block) * block  # O_DIRECT writes whole blocks
+                padded = -(-length // _BLOCK) * _BLOCK  # O_DIRECT writes whole blocks
                 buffer[length:padded] = 0
                 if pending is not None:
                     pending.result()
@@ -464,7 +451,7 @@ def _fsync_directory(directory: Path) -> None:
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP raise KeyboardInterrupt while writing, so cleanup runs."""
-    if not _in_main_thread():
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
@@ -477,12 +464,6 @@ def _terminate_as_interrupt() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-def _in_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 _CHECKPOINT_NAME = re.compile(
@@ -535,6 +516,8 @@ def write(
     single = target.suffix == ".safetensors"
     limit = None if single or max_shard_size is None else parse_size(max_shard_size)
     threads = None if threads is None else _checks.check_int("threads", threads, low=1)
+    window = _checks.check_int("window", window, low=1)
+    window = max(_BLOCK, window - window % _BLOCK)
     spec = check_spec(spec)
     layouts = plan(spec, max_shard_size=limit, metadata=metadata_of(spec))
     directory = target.parent if single else target
@@ -556,13 +539,12 @@ def write(
     try:
         with _terminate_as_interrupt():
             for layout, final in zip(layouts, finals, strict=True):
-                out = _open_temporary(parent, final)
-                out.layout = layout
+                out = _open_temporary(parent, final, layout)
                 outputs.append(out)
                 _reserve(out.fd, layout.size, str(final))
             for out in outputs:
                 if not (DIRECT_IO and _fill_file_direct(out, spec.seed, window, threads, bar)):
-                    _fill_file(out, spec.seed, window, threads, bar)
+                    _fill_file_mapped(out, spec.seed, window, threads, bar)
             # N.B. only now: an fsync per shard would stall generation while the shard
             # drains, where the kernel can write one shard back while we fill the next.
             for out in outputs:

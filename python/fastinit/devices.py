@@ -15,6 +15,7 @@ needs a GPU or a driver; cuda_status() says whether kernels can run and why not.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -142,7 +143,7 @@ class CudaArray:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
@@ -324,7 +325,7 @@ class CudaTarget(NamedTuple):
 
 
 def new_cuda_array(device: int, shape: tuple[int, ...], dtype: np.dtype) -> CudaTarget:
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if shape else dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     memory = _core.DeviceMemory(device, nbytes)
     return CudaTarget(device, _LEGACY_STREAM, memory.ptr, CudaArray(memory, shape, dtype), None)
 
@@ -371,15 +372,7 @@ def _library_stream(out: Any, ordinal: int) -> tuple[int, Any, bool]:
     if cupy is not None and isinstance(out, cupy.ndarray):
         with cupy.cuda.Device(ordinal):
             return cupy.cuda.get_current_stream().ptr, cupy.cuda.Device(ordinal), True
-    return _LEGACY_STREAM, _NoContext(), False
-
-
-class _NoContext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
+    return _LEGACY_STREAM, contextlib.nullcontext(), False
 
 
 def _take_capsule(out: Any, stream: int | None) -> Any:
