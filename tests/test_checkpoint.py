@@ -25,7 +25,7 @@ import fastinit
 import ml_dtypes
 import numpy as np
 import pytest
-from fastinit import checkpoint, cli, specs
+from fastinit import _windows, checkpoint, cli, specs
 from fastinit.specs import ModelSpec, TensorSpec
 
 ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
@@ -468,7 +468,7 @@ def test_an_error_while_writing_leaves_nothing(
         (out / "notes.txt").write_text("mine\n", encoding="utf-8")
     before, names_before = snapshot(tmp_path), listing(tmp_path)
     last = [t.name for t in spec.tensors if math.prod(t.shape)][-1]
-    real = checkpoint.sample_into
+    real = _windows.sample_into
     calls, seen = [], []
 
     def failing(tensor, *args, **kwargs):
@@ -478,7 +478,7 @@ def test_an_error_while_writing_leaves_nothing(
             raise error("injected")
         return real(tensor, *args, **kwargs)
 
-    monkeypatch.setattr(checkpoint, "sample_into", failing)
+    monkeypatch.setattr(_windows, "sample_into", failing)
     with pytest.raises(BaseException) as raised:
         checkpoint.write(spec, out, max_shard_size="20KB" if sharded else None, window=4096)
     assert isinstance(raised.value, error) or isinstance(raised.value.__context__, error)
@@ -505,14 +505,14 @@ def test_a_missing_parent_directory_is_an_error(tmp_path):
 
 def test_sigterm_handler_is_restored(tmp_path, monkeypatch):
     original = signal.getsignal(signal.SIGTERM)
-    real = checkpoint.sample_into
+    real = _windows.sample_into
     during = []
 
     def watching(*args, **kwargs):
         during.append(signal.getsignal(signal.SIGTERM))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(checkpoint, "sample_into", watching)
+    monkeypatch.setattr(_windows, "sample_into", watching)
     checkpoint.write(small_spec(), tmp_path)
     assert during and all(handler is not original for handler in during)
     assert signal.getsignal(signal.SIGTERM) is original
@@ -521,12 +521,12 @@ def test_sigterm_handler_is_restored(tmp_path, monkeypatch):
 CHILD = textwrap.dedent(
     """
     import os, sys, time
-    from fastinit import checkpoint, cli
+    from fastinit import _windows, cli
 
     kind, action, *argv = sys.argv[1:]
     if kind == "named":
         del os.O_TMPFILE
-    real = checkpoint.sample_into
+    real = _windows.sample_into
     calls = 0
 
     def watched(*args, **kwargs):
@@ -537,7 +537,7 @@ CHILD = textwrap.dedent(
             time.sleep(60)
         return real(*args, **kwargs)
 
-    checkpoint.sample_into = watched
+    _windows.sample_into = watched
     if action == "fsize":
         import resource, signal
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -712,7 +712,7 @@ def test_bad_specs_are_refused_before_writing(tmp_path, monkeypatch, capsys, cas
     (existing / "model.safetensors").write_bytes(b"not mine to touch")
     before = snapshot(tmp_path)
     calls = []
-    monkeypatch.setattr(checkpoint, "sample_into", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(_windows, "sample_into", lambda *a, **k: calls.append(a))
     spec = _entries_as_specs([ok, *entries])
     for target in (tmp_path / "new", existing, tmp_path / "x.safetensors"):
         with pytest.raises((ValueError, TypeError), match=re.escape(named)) as raised:
@@ -1018,7 +1018,7 @@ def test_progress_goes_to_stderr_only_when_asked(tmp_path, capsys):
 
 @pytest.mark.parametrize("direct", [True, False], ids=["o_direct", "mmap"])
 def test_threads_and_window_change_no_byte(tmp_path, monkeypatch, direct):
-    monkeypatch.setattr(checkpoint, "DIRECT_IO", direct)
+    monkeypatch.setattr(_windows, "DIRECT_IO", direct)
     spec = mixed_spec()._replace(tensors=mixed_spec().tensors + small_spec("bfloat16").tensors)
     runs = [(1, 4096), (2, 4096), (2, 1 << 20), (None, 1000), (2, 12288)]
     files = []
@@ -1070,14 +1070,14 @@ def test_config_dtype_follows_the_weights(tmp_path):
 
 
 def test_a_failed_index_takes_the_linked_shards_with_it(tmp_path, monkeypatch):
-    real = checkpoint._write_small
+    real = checkpoint.write_small
 
     def failing(path, text, force):
         if path.name == checkpoint.INDEX_FILE:
             raise OSError(28, "No space left on device")
         return real(path, text, force)
 
-    monkeypatch.setattr(checkpoint, "_write_small", failing)
+    monkeypatch.setattr(checkpoint, "write_small", failing)
     spec = small_spec("float32")._replace(config={"model_type": "toy"})
     with pytest.raises(OSError, match="No space"):
         checkpoint.write(spec, tmp_path / "out", max_shard_size="20KB")
@@ -1087,7 +1087,7 @@ def test_a_failed_index_takes_the_linked_shards_with_it(tmp_path, monkeypatch):
 def test_direct_and_mapped_writes_are_identical(tmp_path, monkeypatch):
     spec = mixed_spec()._replace(tensors=mixed_spec().tensors + small_spec("float16").tensors)
     direct = checkpoint.write(spec, tmp_path / "direct.safetensors", window=8192)
-    monkeypatch.setattr(checkpoint, "DIRECT_IO", False)
+    monkeypatch.setattr(_windows, "DIRECT_IO", False)
     mapped = checkpoint.write(spec, tmp_path / "mapped.safetensors", window=8192)
     assert direct.files[0].read_bytes() == mapped.files[0].read_bytes()
     assert direct.files[0].stat().st_size == direct.bytes  # the last block's padding is cut
@@ -1100,7 +1100,7 @@ def test_flat_boxes_cover_exactly_the_range(shape):
     for first in range(size + 1):
         for stop in range(first, size + 1):
             covered = []
-            for start, extent in checkpoint.flat_boxes(shape, first, stop):
+            for start, extent in _windows.flat_boxes(shape, first, stop):
                 box = tuple(slice(a, a + e) for a, e in zip(start, extent, strict=True))
                 covered += flat[box].reshape(-1).tolist()
             assert covered == list(range(first, stop)), (shape, first, stop)
