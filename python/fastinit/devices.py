@@ -10,12 +10,17 @@ A sampler writes into one of:
 
 The CUDA runtime is linked into the extension statically: importing fastinit never
 needs a GPU or a driver; cuda_status() says whether kernels can run and why not.
+
+N.B. a DLPack producer's methods are foreign code: whatever they raise or return, a bad
+`out` becomes a TypeError or ValueError naming `out`, before anything is written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import math
+import operator
 import sys
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -44,6 +49,10 @@ HOST = -1  # check_device's answer for device="cpu"
 _CUDA_REGION_AXES = 33
 # How a stream is named in the DLPack protocol: 1 is the legacy default stream.
 _DLPACK_LEGACY_STREAM = 1
+# Where a host fill may find a borrowed tensor: CPU and pinned (CUDA host) memory.
+_DLPACK_CUDA_HOST = 3
+# The type of a PyCapsule (types.CapsuleType only exists from Python 3.13 on).
+_CAPSULE = type(datetime.datetime_CAPI)
 
 
 class CudaStatus(NamedTuple):
@@ -254,7 +263,7 @@ def host_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> Iterator[np.n
         )
     borrowed = _core.DLPackTensor(_take_capsule(out, None))
     try:
-        _check_borrowed(borrowed, shape, dtype)
+        _check_borrowed(borrowed, shape, dtype, (DLPACK_CPU, _DLPACK_CUDA_HOST), None)
         yield borrowed.host_array(dtype)
     finally:
         borrowed.release()
@@ -331,25 +340,98 @@ def new_cuda_array(device: int, shape: tuple[int, ...], dtype: np.dtype) -> Cuda
 
 
 def is_dlpack_tensor(out: Any) -> bool:
-    return hasattr(out, "__dlpack_device__") and hasattr(out, "__dlpack__")
+    """Whether `out` offers the DLPack protocol; TypeError if it offers half of it."""
+    has_device = _offers(out, "__dlpack_device__")
+    has_export = _offers(out, "__dlpack__")
+    if has_device != has_export:
+        present, missing = ("__dlpack_device__", "__dlpack__")[:: 1 if has_device else -1]
+        raise TypeError(
+            f"out ({type(out).__name__}) has {present} but no {missing}: a DLPack tensor needs both"
+        )
+    return has_device
+
+
+def _offers(out: Any, name: str) -> bool:
+    try:
+        return getattr(out, name, None) is not None
+    except Exception:  # a broken attribute counts as offered: calling it reports the error
+        return True
 
 
 def dlpack_device(out: Any) -> tuple[int, int]:
-    device_type, device_id = out.__dlpack_device__()
-    return int(device_type), int(device_id)
+    """out.__dlpack_device__(), checked: (device type, device id), two integers >= 0."""
+    if _is_torch_tensor(out):
+        _check_torch_out(out)
+    producer = type(out).__name__
+    try:
+        answer = out.__dlpack_device__()
+    except MemoryError:
+        raise
+    except Exception as error:
+        raise ValueError(
+            f"out: {producer}.__dlpack_device__() failed: {type(error).__name__}: {error}"
+        ) from error
+    try:
+        device_type, device_id = answer
+        device_type, device_id = _dlpack_integer(device_type), _dlpack_integer(device_id)
+    except Exception as error:
+        raise TypeError(
+            f"out: {producer}.__dlpack_device__() must return two integers "
+            f"(device type, device id), got {answer!r:.100}"
+        ) from error
+    if device_type < 1 or device_id < 0:
+        raise ValueError(
+            f"out: {producer}.__dlpack_device__() returned ({device_type}, {device_id}), "
+            "which names no DLPack device"
+        )
+    return device_type, device_id
+
+
+def _dlpack_integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError("a bool is not a device number")
+    return operator.index(value)
+
+
+def _check_torch_out(out: Any) -> None:
+    """Refuses torch tensors whose memory does not hold their values as a dense array,
+    before asking torch to export them (it would raise BufferError, or, for a negated
+    view, export memory whose values read back negated)."""
+    torch = sys.modules["torch"]
+    if out.is_nested or out.layout != torch.strided:
+        layout = "nested" if out.is_nested else str(out.layout)
+        raise ValueError(
+            f"out has layout {layout}; fastinit fills dense tensors (torch.strided) only"
+        )
+    if out.is_quantized:
+        raise ValueError(f"out is a quantized tensor ({out.dtype}), which fastinit does not write")
+    if out.is_conj() or out.is_neg():
+        kind, resolve = (
+            ("conjugate", "resolve_conj") if out.is_conj() else ("negative", "resolve_neg")
+        )
+        raise ValueError(
+            f"out is a view with the {kind} bit set: its memory holds other values than it "
+            f"shows; fill a plain tensor (out.{resolve}() makes one)"
+        )
+    if out.device.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"out is on torch device {out.device}; fastinit fills cpu and cuda tensors"
+        )
 
 
 def cuda_out(out: Any, device: int | None, shape: tuple[int, ...], dtype: np.dtype) -> CudaTarget:
     """`out`, a CUDA tensor exposing DLPack, checked and borrowed for an in-place fill."""
-    _require_cuda("out")
-    _, ordinal = dlpack_device(out)
+    count = _require_cuda("out")
+    kind, ordinal = dlpack_device(out)
+    if ordinal >= count:
+        raise ValueError(f"out is on cuda:{ordinal}, which does not exist: {count} CUDA devices")
     if device is not None and device != ordinal:
         raise ValueError(f"out is on cuda:{ordinal}, but device is cuda:{device}")
     stream, exporter, known = _library_stream(out, ordinal)
     with exporter:
         borrowed = _core.DLPackTensor(_take_capsule(out, stream))
     try:
-        _check_borrowed(borrowed, shape, dtype)
+        _check_borrowed(borrowed, shape, dtype, (kind,), ordinal)
     except Exception:
         borrowed.release()
         raise
@@ -384,13 +466,43 @@ def _take_capsule(out: Any, stream: int | None) -> Any:
         named = None
     else:
         named = _DLPACK_LEGACY_STREAM if stream == _LEGACY_STREAM else stream
+    producer = type(out).__name__
     try:
-        return out.__dlpack__(stream=named, max_version=(1, 0))
-    except TypeError:  # a producer from before DLPack 1.0
-        return out.__dlpack__(stream=named)
+        try:
+            capsule = out.__dlpack__(stream=named, max_version=(1, 0))
+        except TypeError:  # a producer from before DLPack 1.0
+            capsule = out.__dlpack__(stream=named)
+    except MemoryError:
+        raise
+    except TypeError as error:
+        raise TypeError(
+            f"out: {producer}.__dlpack__(stream={named}) cannot be called: {error}"
+        ) from error
+    except Exception as error:  # BufferError: the producer refuses this export
+        raise ValueError(
+            f"out: {producer}.__dlpack__() refused to export it: {type(error).__name__}: {error}"
+        ) from error
+    if type(capsule) is not _CAPSULE:
+        raise TypeError(
+            f"out: {producer}.__dlpack__() returned {type(capsule).__name__}, not a DLPack capsule"
+        )
+    return capsule
 
 
-def _check_borrowed(tensor: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
+def _check_borrowed(
+    tensor: Any,
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    device_types: tuple[int, ...],
+    device_id: int | None,
+) -> None:
+    """The borrowed tensor is what `out` claimed and what the fill writes: on a device of
+    `device_types` (and `device_id`, for CUDA), of `dtype` and `shape`, writable, compact."""
+    if tensor.device_type not in device_types or device_id not in (None, tensor.device_id):
+        raise ValueError(
+            f"out: its DLPack capsule is on device ({tensor.device_type}, {tensor.device_id}), "
+            "not where its __dlpack_device__() said"
+        )
     got = _DTYPE_OF_DLPACK.get((tensor.type_code, tensor.bits))
     if tensor.lanes != 1 or got is None:
         raise ValueError(
@@ -403,6 +515,8 @@ def _check_borrowed(tensor: Any, shape: tuple[int, ...], dtype: np.dtype) -> Non
         raise ValueError(f"out has shape {tuple(tensor.shape)}, expected {shape}")
     if tensor.read_only:
         raise ValueError("out is read-only")
+    if tensor.data == 0 and 0 not in shape:
+        raise ValueError("out: its DLPack capsule has no data pointer")
     strides = tensor.strides
     if strides is not None and 0 not in shape and not _row_major(shape, tuple(strides)):
         raise ValueError("out must be C-contiguous")
