@@ -38,15 +38,22 @@ from ._durable import (
 from ._format import (
     DEFAULT_MAX_SHARD_SIZE,
     INDEX_FILE,
+    MAX_HEADER_SIZE,
     SAFETENSORS_DTYPES,
     SINGLE_FILE,
+    CheckpointFormatError,
+    check_index_entries,
     checkpoint_files,
     checkpoint_files_in,
+    checkpoint_members,
+    header_of,
     itemsize,
     metadata_of,
     nbytes,
+    open_regular,
     parse_size,
     plan,
+    read_exact,
     read_header,
     tensors_of,
 )
@@ -63,9 +70,9 @@ from ._windows import (
 from .specs import ModelSpec, check_spec
 
 __all__ = [
-    "DEFAULT_MAX_SHARD_SIZE", "DEFAULT_WINDOW", "INDEX_FILE", "SAFETENSORS_DTYPES", "SINGLE_FILE",
-    "VerifyResult", "WriteResult", "boxes", "checkpoint_files", "parse_size", "plan",
-    "read_header", "verify", "write",
+    "DEFAULT_MAX_SHARD_SIZE", "DEFAULT_WINDOW", "INDEX_FILE", "MAX_HEADER_SIZE",
+    "SAFETENSORS_DTYPES", "SINGLE_FILE", "CheckpointFormatError", "VerifyResult", "WriteResult",
+    "boxes", "checkpoint_files", "parse_size", "plan", "read_header", "verify", "write",
 ]  # fmt: skip
 
 
@@ -196,46 +203,55 @@ def verify(
 ) -> VerifyResult:
     """Regenerates a fastinit checkpoint from its own headers and compares the bytes:
     every chunk, or `sample` chunks chosen at random (sample_seed makes the choice
-    repeatable). Returns the tensors whose bytes differ (empty: reproducible)."""
+    repeatable). Returns the tensors whose bytes differ (empty: reproducible).
+
+    Every file is treated as hostile and checked whole before anything is regenerated
+    (checkpoint_members, header_of, tensors_of): which files make the checkpoint (no
+    stray or missing shard, index names inside the directory, regular files only), the
+    header as the safetensors library checks it (so the tensors need exactly the bytes
+    the file holds), then fastinit's recipes. A problem raises CheckpointFormatError (a
+    ValueError) naming the file and the field; a mismatch is only ever bytes."""
     if sample is not None:
         sample = _checks.check_int("sample", sample, low=1)
+    window = _checks.check_int("window", window, low=1)
+    files, weight_map = checkpoint_members(path)
+    directory = None if files == [Path(path)] else Path(path)  # members of a directory stay in it
     chunks = []  # (file, data start, seed, tensor, offset, start, extent)
     mismatched: list[str] = []
     count = 0
-    for file in checkpoint_files(path):
-        header, data = read_header(file)
-        seed, tensors = tensors_of(header)
-        size = os.path.getsize(file)
-        for tensor, offset in tensors:
-            count += 1
-            if tensor.init == "?" or tensor.dtype not in SAFETENSORS_DTYPES:
-                mismatched.append(f"{file.name}: {tensor.name} (no fastinit recipe)")
-                continue
-            if data + offset + nbytes(tensor) > size:
-                mismatched.append(f"{file.name}: {tensor.name} (file truncated)")
-                continue
-            limit = max(1, window // itemsize(tensor))
-            for start, extent in boxes(tensor.shape, limit):
-                if math.prod(extent):
+    with contextlib.ExitStack() as stack:
+        descriptors: dict[Path, int] = {}
+        for file in files:
+            fd = open_regular(file, inside=directory)
+            stack.callback(os.close, fd)
+            descriptors[file] = fd
+            header, data = header_of(fd, file)
+            seed, tensors = tensors_of(header, file)
+            if weight_map is not None:
+                check_index_entries(weight_map, file, [t.name for t, _ in tensors])
+            for tensor, offset in tensors:
+                count += 1
+                if math.prod(tensor.shape) == 0:
+                    continue  # no bytes to compare (and an axis may be 2^62 long)
+                limit = max(1, window // itemsize(tensor))
+                for start, extent in boxes(tensor.shape, limit):
                     chunks.append((file, data, seed, tensor, offset, start, extent))
-    if sample is not None and sample < len(chunks):
-        chunks = sorted(random.Random(sample_seed).sample(chunks, sample), key=_chunk_order)
-    checked = 0
-    bad = set()
-    for file, data, seed, tensor, offset, start, extent in chunks:
-        if (file, tensor.name) in bad:
-            continue
-        dtype = _checks.check_dtype(tensor.dtype)
-        expected = np.empty(extent, dtype=dtype)
-        fill_box(tensor, seed, expected, start, extent, threads)
-        where = data + offset + flat_offset(tensor.shape, start) * dtype.itemsize
-        with open(file, "rb") as handle:
-            handle.seek(where)
-            stored = handle.read(expected.nbytes)
-        checked += len(stored)
-        if stored != expected.tobytes():
-            bad.add((file, tensor.name))
-            mismatched.append(f"{file.name}: {tensor.name} (bytes differ in rows from {start})")
+        if sample is not None and sample < len(chunks):
+            chunks = sorted(random.Random(sample_seed).sample(chunks, sample), key=_chunk_order)
+        checked = 0
+        bad = set()
+        for file, data, seed, tensor, offset, start, extent in chunks:
+            if (file, tensor.name) in bad:
+                continue
+            dtype = _checks.check_dtype(tensor.dtype)
+            expected = np.empty(extent, dtype=dtype)  # at most a window: the header was checked
+            fill_box(tensor, seed, expected, start, extent, threads)
+            where = data + offset + flat_offset(tensor.shape, start) * dtype.itemsize
+            stored = read_exact(descriptors[file], where, expected.nbytes)
+            checked += len(stored)
+            if stored != expected.tobytes():
+                bad.add((file, tensor.name))
+                mismatched.append(f"{file.name}: {tensor.name} (bytes differ in rows from {start})")
     return VerifyResult(checked, count, mismatched)
 
 
