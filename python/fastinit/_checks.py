@@ -20,6 +20,8 @@ from . import _core
 
 U64_LIMIT = 1 << 64
 _INDEX_LIMIT = 1 << 63  # element counts and byte sizes must fit in int64
+# Every sampled value is computed in float32 (docs/stream.md), whatever the output dtype.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # The output dtypes, each with the core's code for it.
 _OUTPUT_TYPES = {
@@ -33,11 +35,20 @@ _BY_NAME = {dtype.name: dtype for dtype in _OUTPUT_TYPES}
 _LARGEST = {dtype: float(ml_dtypes.finfo(dtype).max) for dtype in _OUTPUT_TYPES}
 
 
+def show(value: Any) -> str:
+    """repr(value) for a message: a huge integer is described, since Python refuses to
+    print integers of more than 4300 digits (and nobody wants to read them)."""
+    if isinstance(value, int) and not -(10**30) < value < 10**30:
+        return f"{'-' if value < 0 else ''}an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def _integer(name: str, value: Any) -> int:
     if type(value) is int:
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {show(value)}")
     return operator.index(value)
 
 
@@ -46,9 +57,9 @@ def check_int(name: str, value: Any, *, low: int = 0, high: int | None = None) -
     OverflowError at or above high."""
     value = _integer(name, value)
     if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
+        raise ValueError(f"{name} must be >= {low}, got {show(value)}")
     if high is not None and value >= high:
-        raise OverflowError(f"{name} must be < {_power_of_two(high)}, got {value}")
+        raise OverflowError(f"{name} must be < {_power_of_two(high)}, got {show(value)}")
     return value
 
 
@@ -56,7 +67,7 @@ def check_u64(name: str, value: Any) -> int:
     """An integer in [0, 2^64): a seed, stream or word offset (OverflowError outside)."""
     value = _integer(name, value)
     if not 0 <= value < U64_LIMIT:
-        raise OverflowError(f"{name} must be in [0, 2^64), got {value}")
+        raise OverflowError(f"{name} must be in [0, 2^64), got {show(value)}")
     return value
 
 
@@ -77,11 +88,17 @@ def check_real(
     allow_inf: bool = False,
 ) -> float:
     """A real number (not bool, not complex); finite unless allow_inf; optional sign."""
-    if type(value) is not float and (
-        isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-    ):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    if type(value) is not float:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(
+                f"{name} must be a real number, got {type(value).__name__} {show(value)}"
+            )
+        try:
+            value = float(value)
+        except OverflowError:  # an int (or Fraction) beyond the largest double
+            raise OverflowError(
+                f"{name} must be a finite real number, got {show(value)}, beyond float64"
+            ) from None
     if math.isnan(value) or (math.isinf(value) and not allow_inf):
         raise ValueError(f"{name} must be finite, got {value}")
     if positive and not value > 0:
@@ -94,7 +111,7 @@ def check_real(
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+        raise ValueError(f"{name} must be one of {allowed}; got {show(value)}")
     return value
 
 
@@ -107,10 +124,10 @@ def check_dtype(dtype: Any) -> np.dtype:
         return np.dtype(ml_dtypes.bfloat16)
     try:
         resolved = np.dtype(dtype)
-    except TypeError:
+    except Exception:  # NumPy raises TypeError, ValueError or a warning for odd specs
         resolved = None
     if dtype is None or resolved not in _OUTPUT_TYPES:
-        raise ValueError(f"dtype must be one of {DTYPE_NAMES}; got {dtype!r}")
+        raise ValueError(f"dtype must be one of {DTYPE_NAMES}; got {show(dtype)}")
     return resolved
 
 
@@ -125,28 +142,35 @@ def check_shape(shape: Any) -> tuple[int, ...]:
             if type(dim) is not int or not 0 <= dim < _INDEX_LIMIT:
                 break
         else:
-            if math.prod(shape) < _INDEX_LIMIT:
+            if 0 < math.prod(shape) < _INDEX_LIMIT:
                 return shape
     if isinstance(shape, (numbers.Integral, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
-    if isinstance(shape, (str, bytes)) or not isinstance(shape, (Sequence, np.ndarray)):
-        raise TypeError(f"shape must be a tuple of non-negative integers, got {shape!r}")
+    if (
+        isinstance(shape, (str, bytes))
+        or not isinstance(shape, (Sequence, np.ndarray))
+        or (isinstance(shape, np.ndarray) and shape.ndim != 1)
+    ):
+        raise TypeError(f"shape must be a tuple of non-negative integers, got {show(shape)}")
     dims = []
     for axis, dim in enumerate(shape):
         if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, numbers.Integral):
-            raise TypeError(f"shape[{axis}] must be a non-negative integer, got {dim!r}")
+            raise TypeError(f"shape[{axis}] must be a non-negative integer, got {show(dim)}")
         if dim < 0:
-            raise ValueError(f"shape[{axis}] must be >= 0, got {dim}")
+            raise ValueError(f"shape[{axis}] must be >= 0, got {show(dim)}")
         if dim >= _INDEX_LIMIT:
-            raise OverflowError(f"shape[{axis}] must be < 2^63, got {dim}")
+            raise OverflowError(f"shape[{axis}] must be < 2^63, got {show(dim)}")
         dims.append(int(dim))
-    if math.prod(dims) >= _INDEX_LIMIT:
-        raise OverflowError(f"shape {tuple(dims)} has more than 2^63 - 1 elements")
+    # N.B. NumPy multiplies the nonzero axes even of an empty array, and refuses
+    # (0, 2^62, 2^62): such a shape is refused here, named, like a too large one.
+    if math.prod(dim for dim in dims if dim) >= _INDEX_LIMIT:
+        what = "nonzero axes span" if 0 in dims else "has"
+        raise OverflowError(f"shape {tuple(dims)} {what} more than 2^63 - 1 elements")
     return tuple(dims)
 
 
 def check_nbytes(shape: tuple[int, ...], dtype: np.dtype) -> None:
-    if math.prod(shape) * dtype.itemsize >= _INDEX_LIMIT:
+    if math.prod(dim for dim in shape if dim) * dtype.itemsize >= _INDEX_LIMIT:
         raise OverflowError(f"shape {shape} of {dtype.name} needs more than 2^63 - 1 bytes")
 
 
@@ -169,9 +193,8 @@ def check_region(region: Any, shape: tuple[int, ...]) -> tuple[tuple[int, ...], 
     for axis, dim in enumerate(shape):
         part = region[axis] if axis < len(region) else slice(None)
         if not isinstance(part, slice):
-            raise TypeError(f"region[{axis}] must be a slice, got {part!r}")
-        if part.step not in (None, 1):
-            raise ValueError(f"region[{axis}] must have step 1, got step {part.step!r}")
+            raise TypeError(f"region[{axis}] must be a slice, got {show(part)}")
+        _region_step(axis, part.step)
         lo = _region_bound(axis, "start", part.start, dim, default=0)
         hi = _region_bound(axis, "stop", part.stop, dim, default=dim)
         if lo > hi:
@@ -181,46 +204,106 @@ def check_region(region: Any, shape: tuple[int, ...]) -> tuple[tuple[int, ...], 
     return tuple(start), tuple(extent)
 
 
+def _region_step(axis: int, step: Any) -> None:
+    if step is None:
+        return
+    if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"region[{axis}].step must be 1 or None, got {show(step)}")
+    if step != 1:
+        raise ValueError(f"region[{axis}] must have step 1, got step {show(step)}")
+
+
 def _region_bound(axis: int, which: str, value: Any, dim: int, *, default: int) -> int:
     if value is None:
         return default
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"region[{axis}].{which} must be an integer or None, got {value!r}")
+        raise TypeError(f"region[{axis}].{which} must be an integer or None, got {show(value)}")
     value = int(value)
     resolved = value + dim if value < 0 else value
     if not 0 <= resolved <= dim:
         raise ValueError(
-            f"region[{axis}].{which} = {value} is out of bounds for axis {axis} of size {dim}"
+            f"region[{axis}].{which} = {show(value)} is out of bounds for axis {axis} of size {dim}"
         )
     return resolved
 
 
 def prepare_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """The array to fill: `out` after checks, or a new one of `shape` and `dtype`."""
+    """The array to fill: a new one of `shape` and `dtype`, or `out` after checks.
+
+    `out` may be any ndarray subclass (np.memmap, say) over writable C-contiguous
+    memory; what comes back is then a plain ndarray view of that memory, so that
+    indexing and the core see the memory and not the subclass's behaviour.
+    """
     if out is None:
         check_nbytes(shape, dtype)
         return np.empty(shape, dtype=dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a NumPy array, got {type(out).__name__}")
-    if out.dtype != dtype:
-        raise ValueError(f"out has dtype {out.dtype}, but dtype is {dtype}")
-    if out.shape != shape:
-        raise ValueError(f"out has shape {out.shape}, expected {shape}")
-    if not out.flags.writeable:
+    array = out if type(out) is np.ndarray else out.view(np.ndarray)
+    if array.dtype != dtype:
+        raise ValueError(f"out has dtype {array.dtype}, but dtype is {dtype}")
+    if array.shape != shape:
+        raise ValueError(f"out has shape {array.shape}, expected {shape}")
+    if not array.flags.writeable:
         raise ValueError("out is read-only")
-    if not out.flags.c_contiguous:
+    if not array.flags.c_contiguous:
         raise ValueError("out must be C-contiguous")
-    return out
+    return array
 
 
-def check_representable(reach: float, dtype: np.dtype, arguments: dict[str, Any]) -> None:
-    """Refuse parameters whose samples would overflow the output dtype to infinity.
+def named_arguments(arguments: dict[str, Any]) -> str:
+    """'name=value, ...' for a message."""
+    return ", ".join(f"{name}={show(value)}" for name, value in arguments.items())
 
-    `arguments` are the parameters responsible, named in the message.
+
+def check_float32_range(name: str, value: float) -> None:
+    """A finite parameter that enters the float32 computation as itself (a mean, a bound):
+    beyond the float32 range it would become infinite there."""
+    if abs(value) > FLOAT32_MAX:
+        raise ValueError(
+            f"{name}={value:g} is beyond the float32 range (±{FLOAT32_MAX:.8g}) "
+            "in which every value is computed, whatever the output dtype"
+        )
+
+
+def check_representable(
+    reach: float, dtype: np.dtype, arguments: dict[str, Any], *, in_float32: bool = True
+) -> None:
+    """Refuse parameters whose values could reach infinity.
+
+    Sampled values are computed in float32 and then rounded (or widened) into
+    `dtype`, so they must stay within float32's range and dtype's (`in_float32`);
+    constants are rounded once into `dtype`, which alone bounds them. `arguments`
+    are the parameters responsible, named in the message.
     """
     limit = _LARGEST[dtype]
+    if in_float32 and FLOAT32_MAX < limit:
+        if reach > FLOAT32_MAX:
+            raise ValueError(
+                f"{named_arguments(arguments)}: values reach {reach:.6g}, beyond the float32 range "
+                f"(±{FLOAT32_MAX:.6g}) in which they are computed before becoming {dtype.name}"
+            )
+        return
     if reach > limit:
-        named = ", ".join(f"{name}={value}" for name, value in arguments.items())
         raise ValueError(
-            f"{named}: values reach {reach:.6g}, beyond the largest {dtype.name} ({limit:.6g})"
+            f"{named_arguments(arguments)}: values reach {reach:.6g}, beyond the largest "
+            f"{dtype.name} ({limit:.6g})"
         )
+
+
+def check_params(params: Any, dtype: np.dtype, arguments: dict[str, Any]) -> None:
+    """Refuse Params (the float32 constants of a transform) that could give NaN or inf.
+
+    The transform is clamp(fma(scale, y, shift), lo, hi), y from x (uniform) or
+    erfinv(fma(erf_scale, x, erf_shift)) (normal), |x| < 1 (docs/stream.md). With
+    finite constants nothing is NaN, and an overflow to ±inf is clamped to a finite
+    lo/hi; params.max_magnitude bounds |value| (clamp included), which must then fit
+    float32 and the output dtype.
+    """
+    constants = (params.erf_scale, params.erf_shift, params.scale, params.shift)
+    if not all(math.isfinite(c) for c in constants):
+        raise ValueError(
+            f"{named_arguments(arguments)}: the transform's float32 constants overflow "
+            f"(every value is computed in float32, whose largest value is {FLOAT32_MAX:.6g})"
+        )
+    check_representable(params.max_magnitude, dtype, arguments)

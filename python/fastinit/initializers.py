@@ -27,12 +27,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _checks, _core, devices
-from .fans import LAYOUTS, fans_of_checked_shape
+from .fans import LAYOUTS, check_fan_axes, fans_of_checked_shape
 from .runtime import resolve_threads
 from .streams import check_stream
 
 # Std of the standard normal cut to [-2, 2]: sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)).
 TRUNCATED_NORMAL_STD = 0.87962566103423978
+_SQRT2 = 1.4142135623730951  # the binary64 sqrt(2) of docs/stream.md
 MODES = ("fan_in", "fan_out", "fan_avg")
 LAYOUT_NAMES = tuple(LAYOUTS)
 DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
@@ -72,15 +73,20 @@ def _request(
 
 
 def _sample(request: _Request, params: Any, out: Any, arguments: dict[str, Any]) -> Any:
-    """Check the output can hold the values, allocate (or take `out`), release the GIL, fill."""
-    _checks.check_representable(params.max_magnitude, request.dtype, arguments)
+    """Check the values stay finite, allocate (or take `out`), release the GIL, fill."""
+    _checks.check_params(params, request.dtype, arguments)
     if not devices.on_host(request.device, out):
         return _sample_on_device(request, params, out)
-    if out is not None and type(out) is not np.ndarray:
+    if out is not None and not isinstance(out, np.ndarray):  # a host DLPack tensor
         with devices.host_out(out, request.extent, request.dtype) as view:
-            _sample(request, params, view, arguments)
+            _fill_host(request, params, view)
         return out
-    target = _checks.prepare_out(out, request.extent, request.dtype)
+    target = _fill_host(request, params, _checks.prepare_out(out, request.extent, request.dtype))
+    return target if out is None else out  # an ndarray subclass (np.memmap) comes back as itself
+
+
+def _fill_host(request: _Request, params: Any, target: np.ndarray) -> np.ndarray:
+    """Fills `target`, a checked plain ndarray of the request's extent and dtype."""
     if not target.size:
         return target
     code = _checks.output_type(request.dtype)
@@ -128,15 +134,18 @@ def _fan(
     fan_out: Any,
     fan_options: tuple[Any, ...],
 ) -> float:
-    """The n of scale / n for `mode`, from explicit fans or the shape."""
+    """The n of scale / n for `mode`, from explicit fans or the shape.
+
+    The layout and axes are checked even when explicit fans make them unnecessary
+    (on a shape of 2 or more axes; 0-d and 1-d shapes have no fans to compute), so
+    a wrong argument never passes just because fan_in= was also given.
+    """
     fans = {}
     for name, value in (("fan_in", fan_in), ("fan_out", fan_out)):
         if value is not None:
-            fans[name] = _checks.check_real(name, value)
-            if fans[name] <= 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
+            fans[name] = _checks.check_real(name, value, positive=True)
     needed = ("fan_in", "fan_out") if mode == "fan_avg" else (mode,)
-    if any(name not in fans for name in needed):
+    if len(shape) >= 2 or any(name not in fans for name in needed):
         computed = fans_of_checked_shape(shape, *fan_options)
         fans = {"fan_in": computed[0], "fan_out": computed[1], **fans}
     n = sum(fans[name] for name in needed) / len(needed)
@@ -145,15 +154,24 @@ def _fan(
     return n
 
 
-def _variance_params(distribution: str, variance: float) -> Any:
-    """Params of a zero-mean distribution with this variance."""
+def _variance_params(distribution: str, variance: float, arguments: dict[str, Any]) -> Any:
+    """Params of a zero-mean distribution with this variance; `arguments` determine it."""
     if distribution == "truncated_normal":
-        std = math.sqrt(variance) / TRUNCATED_NORMAL_STD
-        return _core.truncated_normal_params(0.0, std, -2.0, 2.0)
+        spread = math.sqrt(variance) / TRUNCATED_NORMAL_STD
+    elif distribution == "normal":
+        spread = math.sqrt(variance)
+    else:
+        spread = math.sqrt(3.0 * variance)
+    if not spread <= _checks.FLOAT32_MAX:  # inf included: scale / n overflowed
+        raise ValueError(
+            f"{_checks.named_arguments(arguments)}: the {distribution} spread {spread:.6g} "
+            "is beyond the float32 range in which values are computed"
+        )
+    if distribution == "truncated_normal":
+        return _core.truncated_normal_params(0.0, spread, -2.0, 2.0)
     if distribution == "normal":
-        return _core.normal_params(0.0, math.sqrt(variance))
-    limit = math.sqrt(3.0 * variance)
-    return _core.uniform_params(-limit, limit)
+        return _core.normal_params(0.0, spread)
+    return _core.uniform_params(-spread, spread)
 
 
 def variance_scaling(
@@ -189,8 +207,8 @@ def variance_scaling(
     for 0-d and 1-d shapes. He et al. (2015), Glorot & Bengio (2010), LeCun et al. (1998).
     """
     return _variance_scaling(
-        shape, seed, scale, mode, distribution, dtype, stream, out, region, threads, device,
-        layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+        shape, seed, scale, None, mode, distribution, dtype, stream, out, region, threads,
+        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
     )  # fmt: skip
 
 
@@ -198,6 +216,7 @@ def _variance_scaling(
     shape: Any,
     seed: Any,
     scale: Any,
+    gain: Any,
     mode: Any,
     distribution: Any,
     dtype: Any,
@@ -214,11 +233,15 @@ def _variance_scaling(
     fan_out: Any,
 ) -> np.ndarray:
     """variance_scaling with positional arguments: the named initializers call it
-    directly, since keyword forwarding costs more than the fill of a small tensor."""
+    directly, since keyword forwarding costs more than the fill of a small tensor.
+    `gain` (None for variance_scaling) multiplies a named initializer's scale by gain²."""
     request = _request(shape, seed, dtype, stream, region, threads, device)
+    if in_axis is not None or out_axis is not None or type(batch_axis) is not tuple or batch_axis:
+        # Checked before the cache: (1,) == (True,) == (1.0,) would share an entry.
+        in_axis, out_axis, batch_axis = check_fan_axes(in_axis, out_axis, batch_axis)
     params, arguments = _cached(
         _variance_scaling_params,
-        *(request.shape, scale, mode, distribution, layout, in_axis, out_axis, batch_axis),
+        *(request.shape, scale, gain, mode, distribution, layout, in_axis, out_axis, batch_axis),
         *(fan_in, fan_out),
     )
     if params is None:  # zero-size output: nothing to sample, nothing to divide
@@ -247,6 +270,7 @@ def _parameter_setup(function: Any) -> Any:
 def _variance_scaling_params(
     shape: tuple[int, ...],
     scale: Any,
+    gain: Any,
     mode: Any,
     distribution: Any,
     *fan_arguments: Any,
@@ -254,6 +278,13 @@ def _variance_scaling_params(
     """Checks the arguments and returns (Params or None for no samples, the names
     that determine the values). Cached: models repeat their shapes and settings."""
     scale = _checks.check_real("scale", scale, positive=True)
+    arguments = {"scale": scale}
+    if gain is not None:  # a named initializer: its own scale times gain²
+        gain = _checks.check_real("gain", gain, positive=True)
+        scale = scale * gain * gain
+        if not math.isfinite(scale):
+            raise ValueError(f"gain={gain:g}: gain² overflows float64")
+        arguments = {"gain": gain}
     _checks.check_choice("mode", mode, MODES)
     distribution = _DISTRIBUTION_ALIASES.get(distribution, distribution)
     _checks.check_choice("distribution", distribution, DISTRIBUTIONS)
@@ -262,7 +293,8 @@ def _variance_scaling_params(
     n = _fan(shape, mode, fan_in, fan_out, (layout, in_axis, out_axis, batch_axis))
     if not n > 0:
         return None, {}
-    return _variance_params(distribution, scale / n), {"scale": scale, mode: n}
+    arguments[mode] = n
+    return _variance_params(distribution, scale / n, arguments), arguments
 
 
 # The named initializers: name -> (scale, mode, distribution, reference).
@@ -298,11 +330,9 @@ def _named(name: str) -> Any:
         fan_in: float | None = None,
         fan_out: float | None = None,
     ) -> np.ndarray:
-        if type(gain) is not float or gain != 1.0:
-            gain = _checks.check_real("gain", gain, positive=True)
         return _variance_scaling(
-            shape, seed, scale * gain * gain, mode, distribution, dtype, stream, out, region,
-            threads, device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+            shape, seed, scale, gain, mode, distribution, dtype, stream, out, region, threads,
+            device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
         )  # fmt: skip
 
     initializer.__name__ = initializer.__qualname__ = name
@@ -353,8 +383,7 @@ def truncated_normal(
     std is smaller (0.8796 std for ±2). Infinite bounds are allowed.
     """
     request = _request(shape, seed, dtype, stream, region, threads, device)
-    mean = _checks.check_real("mean", mean)
-    std = _checks.check_real("std", std, positive=True)
+    mean, std = _normal_arguments(mean, std, positive=True)
     if (a is not None or b is not None) and (lower is not None or upper is not None):
         raise ValueError(
             "give the bounds as lower/upper (units of std) or as a/b (absolute), not both"
@@ -364,25 +393,52 @@ def truncated_normal(
         b = _checks.check_real("b", 2.0 if b is None else b, allow_inf=True)
         if not a < b:
             raise ValueError(f"a must be < b, got a={a}, b={b}")
+        for name, bound in (("a", a), ("b", b)):
+            if math.isfinite(bound):
+                _checks.check_float32_range(name, bound)
         lower, upper = (a - mean) / std, (b - mean) / std
+        names, given_bounds = ("a", "b"), (a, b)
+        arguments = {"mean": mean, "std": std, "a": a, "b": b}
     else:
         lower = _checks.check_real("lower", -2.0 if lower is None else lower, allow_inf=True)
         upper = _checks.check_real("upper", 2.0 if upper is None else upper, allow_inf=True)
         if not lower < upper:
             raise ValueError(f"lower must be < upper, got lower={lower}, upper={upper}")
-    _check_tail_resolution(lower, upper)
+        names, given_bounds = ("lower", "upper"), (lower, upper)
+        arguments = {"mean": mean, "std": std, "lower": lower, "upper": upper}
+    for name, given, bound in zip(names, given_bounds, (lower, upper), strict=True):
+        # A finite clamp limit must be a finite float32, or it clamps nothing.
+        if math.isfinite(bound) and abs(mean + bound * std) > _checks.FLOAT32_MAX:
+            raise ValueError(
+                f"{name}={given:g}: the bound {mean + bound * std:g} is beyond the float32 "
+                "range in which values are computed; use an infinite bound for none"
+            )
+    _check_tail_resolution(lower, upper, names)
     params = _core.truncated_normal_params(mean, std, lower, upper)
-    arguments = {"mean": mean, "std": std, "lower": lower, "upper": upper}
     return _sample(request, params, out, arguments)
 
 
-def _check_tail_resolution(lower: float, upper: float) -> None:
+def _normal_arguments(mean: Any, std: Any, *, positive: bool) -> tuple[float, float]:
+    """mean and std of a normal computed as f32(mean) + f32(std·√2)·erfinv(...) (float32)."""
+    mean = _checks.check_real("mean", mean)
+    std = _checks.check_real("std", std, positive=positive, nonnegative=not positive)
+    _checks.check_float32_range("mean", mean)
+    if std * _SQRT2 > _checks.FLOAT32_MAX:
+        raise ValueError(
+            f"std={std:g} is too large: std·√2 is beyond the float32 range "
+            f"(±{_checks.FLOAT32_MAX:.8g}) in which values are computed"
+        )
+    return mean, std
+
+
+def _check_tail_resolution(lower: float, upper: float, names: tuple[str, str]) -> None:
     e_lo, e_hi = _core.erf(lower / math.sqrt(2)), _core.erf(upper / math.sqrt(2))
     step = float(np.spacing(np.float32(max(abs(e_lo), abs(e_hi)))))
     if (e_hi - e_lo) / step < _MIN_ERF_STEPS:
         raise ValueError(
-            f"bounds [{lower:g}, {upper:g}] (units of std) lie too far in one tail: the float32 "
-            "inverse CDF cannot resolve that interval; shift the mean or widen the bounds"
+            f"{names[0]}/{names[1]}: bounds [{lower:g}, {upper:g}] (units of std) lie too far "
+            "in one tail (or too close together): the float32 inverse CDF cannot resolve that "
+            "interval; shift the mean or widen the bounds"
         )
 
 
@@ -411,8 +467,7 @@ def normal(
 
 @_parameter_setup
 def _normal_params(mean: Any, std: Any) -> tuple[Any, dict[str, Any]]:
-    mean = _checks.check_real("mean", mean)
-    std = _checks.check_real("std", std, nonnegative=True)
+    mean, std = _normal_arguments(mean, std, positive=False)
     return _core.normal_params(mean, std), {"mean": mean, "std": std}
 
 
@@ -445,4 +500,7 @@ def _uniform_params(low: Any, high: Any) -> tuple[Any, dict[str, Any]]:
     high = _checks.check_real("high", high)
     if low > high:
         raise ValueError(f"low must be <= high, got low={low}, high={high}")
+    # mid + half·x in float32: within float32's range, neither can overflow.
+    _checks.check_float32_range("low", low)
+    _checks.check_float32_range("high", high)
     return _core.uniform_params(low, high), {"low": low, "high": high}

@@ -21,7 +21,14 @@ def stream_id(name: str) -> int:
     """The stream number of a tensor name: SHA-256 of its UTF-8 bytes, first 8 bytes LE."""
     if not isinstance(name, str):
         raise TypeError(f"stream name must be a str, got {type(name).__name__}")
-    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+    try:
+        encoded = str.encode(name, "utf-8")  # str.encode: a subclass cannot change the bytes
+    except UnicodeEncodeError as error:  # a lone surrogate has no UTF-8 form
+        raise ValueError(
+            f"stream name {_checks.show(name)} is not valid Unicode text: {error.reason} "
+            f"at position {error.start}"
+        ) from None
+    return int.from_bytes(hashlib.sha256(encoded).digest()[:8], "little")
 
 
 def check_stream(stream: Any) -> int:

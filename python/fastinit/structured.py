@@ -33,11 +33,11 @@ def _write(
 ) -> Any:
     """Allocates (or takes `out`) on the host or a CUDA device and applies `steps` in order."""
     if devices.on_host(device, out):
-        with devices.host_out(out, shape, dtype) as target:
+        with devices.host_out(out, shape, dtype) as target:  # a plain ndarray
             flat = target.reshape(-1)
             for step in steps:
                 flat[step.start : step.start + step.stride * step.count : step.stride] = step.value
-        return target if out is None or isinstance(out, np.ndarray) else out
+        return target if out is None else out
     target = devices.device_target(out, device, shape, dtype)
     try:
         bits_type = np.dtype(f"u{dtype.itemsize}")
@@ -100,7 +100,7 @@ def constant(
     """Every element equal to `value` (finite), rounded once into dtype."""
     box = _box(shape, dtype, region, device)
     value = _checks.check_real("value", value)
-    _checks.check_representable(abs(value), box.dtype, {"value": value})
+    _checks.check_representable(abs(value), box.dtype, {"value": value}, in_float32=False)
     steps = [_everywhere(value, box.dtype, math.prod(box.extent))]
     return _write(box.extent, box.dtype, out, box.device, steps)
 
@@ -117,7 +117,7 @@ def ones(shape: Sequence[int], **options: Any) -> Any:
 
 def _diagonals(box: _Box, gain: float, out: Any, lines: list[tuple[int, int, int]]) -> Any:
     """Zeros with `gain` along `lines`: (start, stride, count) in the flat output."""
-    _checks.check_representable(abs(gain), box.dtype, {"gain": gain})
+    _checks.check_representable(abs(gain), box.dtype, {"gain": gain}, in_float32=False)
     value = _round_once(gain, box.dtype)
     steps = [_everywhere(0.0, box.dtype, math.prod(box.extent))]
     steps += [_Strided(value, *line) for line in lines if line[2] > 0]
@@ -168,25 +168,51 @@ def dirac(
         raise ValueError(f"dirac needs a shape with 3, 4 or 5 axes, got {box.shape}")
     groups = _checks.check_int("groups", groups, low=1)
     if box.shape[0] % groups:
-        raise ValueError(f"shape[0] = {box.shape[0]} must be divisible by groups = {groups}")
+        raise ValueError(
+            f"shape[0] = {box.shape[0]} must be divisible by groups = {_checks.show(groups)}"
+        )
     gain = _checks.check_real("gain", gain, nonnegative=True)
-    per_group = box.shape[0] // groups
+    return _diagonals(box, gain, out, _dirac_lines(box, box.shape[0] // groups, groups))
+
+
+def _dirac_lines(box: _Box, per_group: int, groups: int) -> list[tuple[int, int, int]]:
+    """The (start, stride, count) lines of dirac's ones inside the region: O(output) work.
+
+    Entry (g * per_group + d, d, *centre) is one for g < groups, d < min(per_group, in).
+    For a fixed g they form a line over d; for a fixed d, a line over g. Walking
+    whichever of the two ranges (groups meeting the region's rows, channels d meeting
+    its columns) is shorter gives at most min(rows, columns) + 1 lines.
+    """
+    if not math.prod(box.extent):
+        return []
     (s0, s1, *spatial_start), (e0, e1, *spatial_extent) = box.start, box.extent
     centre = [k // 2 - s for k, s in zip(box.shape[2:], spatial_start, strict=True)]
     if not all(0 <= c < e for c, e in zip(centre, spatial_extent, strict=True)):
-        return _diagonals(box, gain, out, [])  # the region holds no kernel centre
+        return []  # the region holds no kernel centre
     spatial = math.prod(spatial_extent)
     centre_offset = 0
     for c, e in zip(centre, spatial_extent, strict=True):
         centre_offset = centre_offset * e + c
+
+    def flat(row: int, column: int) -> int:  # index in the output of (row, column, *centre)
+        return ((row - s0) * e1 + (column - s1)) * spatial + centre_offset
+
+    d_first, d_stop = s1, min(per_group, box.shape[1], s1 + e1)
+    g_first, g_stop = s0 // per_group, min(groups, (s0 + e0 - 1) // per_group + 1)
     lines = []
-    for g in range(groups):
-        # Entry (g * per_group + d, d, *centre) for d in [lo, hi) lies inside the region.
-        lo = max(0, s0 - g * per_group, s1)
-        hi = min(per_group, box.shape[1], s0 + e0 - g * per_group, s1 + e1)
-        start = ((g * per_group + lo - s0) * e1 + (lo - s1)) * spatial + centre_offset
-        lines.append((start, (e1 + 1) * spatial, hi - lo))
-    return _diagonals(box, gain, out, lines)
+    if g_stop - g_first <= d_stop - d_first:
+        for g in range(g_first, g_stop):  # d with s0 <= g * per_group + d < s0 + e0
+            lo = max(d_first, s0 - g * per_group)
+            hi = min(d_stop, s0 + e0 - g * per_group)
+            if lo < hi:
+                lines.append((flat(g * per_group + lo, lo), (e1 + 1) * spatial, hi - lo))
+    else:
+        for d in range(d_first, d_stop):  # g with s0 <= g * per_group + d < s0 + e0
+            lo = max(g_first, -(-(s0 - d) // per_group))
+            hi = min(g_stop, (s0 + e0 - 1 - d) // per_group + 1)
+            if lo < hi:
+                lines.append((flat(lo * per_group + d, d), per_group * e1 * spatial, hi - lo))
+    return lines
 
 
 def orthogonal(
@@ -213,15 +239,17 @@ def orthogonal(
     """
     request = _request(shape, seed, dtype, stream, region, threads, device)
     gain = _checks.check_real("gain", gain, nonnegative=True)
+    # |Q| <= 1 and gain * Q is rounded to float32 first: gain bounds every value.
+    _checks.check_representable(gain, request.dtype, {"gain": gain})
     if len(request.shape) < 2:
         raise ValueError(f"orthogonal needs a shape with at least 2 axes, got {request.shape}")
     rows, cols = request.shape[0], math.prod(request.shape[1:])
     if not devices.on_host(request.device, out):
         return _upload(request, gain, rows, cols, out)
-    with devices.host_out(out, request.extent, request.dtype) as target:
+    with devices.host_out(out, request.extent, request.dtype) as target:  # a plain ndarray
         if rows * cols:
             target[...] = _orthogonal(request, gain, rows, cols)
-    return target if out is None or isinstance(out, np.ndarray) else out
+    return target if out is None else out
 
 
 def _upload(request: Any, gain: float, rows: int, cols: int, out: Any) -> Any:
