@@ -17,6 +17,11 @@ names, shapes and order of the state dict save_pretrained writes (a tied lm_head
 not written), with normal(0, initializer_range) for Linear, Conv1D and Embedding
 weights, GPT-2's residual projections scaled by 1 / sqrt(2 n_layer), ones for norm
 weights, zeros for biases, and the embedding's padding row (pad_token_id) zeroed.
+
+Limits, checked before anything is built (docs/spec.md, "Limits"): JSON nested at most
+MAX_DEPTH levels, at most MAX_TENSORS tensors, at most MAX_BYTES bytes per tensor and
+in all. Every tensor's initializer, parameters and dtype pass the public sampler's own
+checks, so a spec can express no call the API would refuse.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ import importlib.resources
 import json
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from . import _checks, initializers, structured
 
@@ -64,6 +71,17 @@ _RESERVED_NAME = "__metadata__"  # the safetensors header's metadata entry
 
 PRESETS: tuple[str, ...] = ("gpt2", "llama-3-8b", "llama-3.2-1b", "mistral-7b", "qwen2-0.5b")
 
+# Real documents nest a few levels (a spec: 4, Hugging Face configs: under 10); deeper
+# ones are refused before anything recurses over them (json, repr, copies).
+MAX_DEPTH = 64
+# The largest real checkpoints hold under 100k tensors (Llama-3.1-405B: 1,138; a
+# bfloat16 mixture of 384 experts x 60 layers: ~70k): a million is not a model.
+MAX_TENSORS = 1_000_000
+# 4 EiB per tensor and in all: every offset and file size fits in a signed 64-bit
+# integer with room to spare for the headers.
+MAX_BYTES = 1 << 62
+_ITEMSIZE = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2}
+
 
 class TensorSpec(NamedTuple):
     name: str
@@ -92,6 +110,11 @@ def spec_from_json(document: Mapping[str, Any]) -> ModelSpec:
     """
     if not isinstance(document, Mapping):
         raise TypeError(f"a spec must be a JSON object, got {type(document).__name__}")
+    entries = document.get("tensors")
+    _check_count(entries)
+    for key, value in document.items():  # the tensors are walked one by one, below
+        if key != "tensors":
+            check_depth(f"spec {key}", value, depth=1)
     if document.get("format") != SPEC_FORMAT:
         hint = ""
         if "format" not in document and "model_type" in document:
@@ -108,14 +131,31 @@ def spec_from_json(document: Mapping[str, Any]) -> ModelSpec:
     seed = _seed(document.get("seed", 0))
     default_dtype = _dtype("spec dtype", document.get("dtype", "float32"))
     config = _config(document.get("config"))
-    entries = document.get("tensors")
     if not isinstance(entries, (list, tuple)):
         raise TypeError(f"spec tensors must be a list, got {type(entries).__name__}")
     if not entries:
         raise ValueError("spec tensors must not be empty")
+    return ModelSpec(seed, _checked_tensors(entries, default_dtype, seed), config)
+
+
+def _check_count(entries: Any) -> None:
+    if isinstance(entries, (list, tuple)) and len(entries) > MAX_TENSORS:
+        raise ValueError(
+            f"spec tensors: {len(entries):,} tensors; a spec holds at most "
+            f"{MAX_TENSORS:,} (fastinit.specs.MAX_TENSORS)"
+        )
+
+
+def _checked_tensors(
+    entries: Iterable[Any], default_dtype: str, seed: int
+) -> tuple[TensorSpec, ...]:
+    """Each entry checked in turn (at most MAX_TENSORS of them, as _check_count made sure):
+    fields, unique name, bytes, then a sample of one element by its real sampler."""
     tensors: list[TensorSpec] = []
     first_index: dict[str, int] = {}
+    total = 0
     for index, entry in enumerate(entries):
+        check_depth(_where(index), entry, depth=2)
         tensor = _tensor(index, entry, default_dtype)
         if tensor.name in first_index:
             raise ValueError(
@@ -123,9 +163,46 @@ def spec_from_json(document: Mapping[str, Any]) -> ModelSpec:
                 f"(first at tensors[{first_index[tensor.name]}])"
             )
         first_index[tensor.name] = index
+        total += math.prod(tensor.shape) * _ITEMSIZE[tensor.dtype]
+        if total > MAX_BYTES:
+            raise ValueError(
+                f"{_where(index, tensor.name)}: the tensors up to this one need {total:,} "
+                f"bytes; a spec may need at most 2^62 (fastinit.specs.MAX_BYTES)"
+            )
         _try_sampler(index, tensor, seed)
         tensors.append(tensor)
-    return ModelSpec(seed, tuple(tensors), config)
+    return tuple(tensors)
+
+
+def check_depth(what: str, value: Any, *, depth: int = 0) -> None:
+    """Refuses JSON-like data (mappings, lists, tuples) nested more than MAX_DEPTH levels
+    deep, counting from `depth` (the levels above it), without recursing. A circular
+    structure is infinitely deep; a container shared by several parents is walked again
+    only when met deeper, so the work stays bounded."""
+    deepest: dict[int, int] = {}
+    pending = [(value, depth)]
+    while pending:
+        node, level = pending.pop()
+        if isinstance(node, (list, tuple)):
+            children: Iterable[Any] = node
+        elif isinstance(node, Mapping):
+            children = node.values()
+        else:
+            continue
+        level += 1
+        if level > MAX_DEPTH:
+            raise ValueError(
+                f"{what}: JSON nested more than {MAX_DEPTH} levels deep "
+                "(fastinit.specs.MAX_DEPTH), or circular"
+            )
+        if deepest.get(id(node), 0) >= level:
+            continue
+        deepest[id(node)] = level
+        pending.extend(
+            (child, level)
+            for child in children
+            if isinstance(child, (list, tuple, dict)) or isinstance(child, Mapping)
+        )
 
 
 def spec_to_json(spec: ModelSpec) -> dict[str, Any]:
@@ -134,51 +211,116 @@ def spec_to_json(spec: ModelSpec) -> dict[str, Any]:
     Canonical: every tensor carries its dtype and params (numbers as floats),
     zero_rows only when there are some, config only when there is one.
     """
-    tensors = []
-    for tensor in spec.tensors:
-        entry: dict[str, Any] = {
-            "name": tensor.name,
-            "shape": list(tensor.shape),
-            "dtype": tensor.dtype,
-            "init": tensor.init,
-            "params": {key: _canonical(value) for key, value in tensor.params.items()},
-        }
-        if tensor.zero_rows:
-            entry["zero_rows"] = list(tensor.zero_rows)
-        tensors.append(entry)
+    tensors = [_entry(tensor) for tensor in spec.tensors]
     document: dict[str, Any] = {"format": SPEC_FORMAT, "seed": spec.seed, "tensors": tensors}
     if spec.config is not None:
         document["config"] = spec.config
     return document
 
 
+def _entry(tensor: TensorSpec) -> Any:
+    """A tensor's entry in spec_to_json (fields of the wrong type are left for the checks)."""
+    if not isinstance(tensor, TensorSpec):
+        return tensor
+    shape, params, zero_rows = tensor.shape, tensor.params, tensor.zero_rows
+    entry: dict[str, Any] = {
+        "name": tensor.name,
+        "shape": list(shape) if isinstance(shape, (list, tuple)) else shape,
+        "dtype": tensor.dtype,
+        "init": tensor.init,
+        "params": (
+            {key: _canonical(value) for key, value in params.items()}
+            if isinstance(params, Mapping)
+            else params
+        ),
+    }
+    if zero_rows:
+        entry["zero_rows"] = list(zero_rows) if isinstance(zero_rows, (list, tuple)) else zero_rows
+    return entry
+
+
 def spec_digest(spec: ModelSpec) -> str:
-    """SHA-256 (hex) of spec_to_json(spec) as JSON with sorted keys and no spaces."""
+    """SHA-256 (hex) of spec_to_json(spec) as JSON with sorted keys and no spaces.
+
+    Hashed a tensor at a time: the text of the whole document is never held.
+    """
     import hashlib
 
-    text = json.dumps(
-        spec_to_json(spec),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    def text(value: Any) -> str:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+
+    # The document's keys in sorted order: config, format, seed, tensors.
+    digest = hashlib.sha256(b"{")
+    if spec.config is not None:
+        digest.update(f'"config":{text(spec.config)},'.encode())
+    digest.update(f'"format":{text(SPEC_FORMAT)},"seed":{text(spec.seed)},"tensors":['.encode())
+    for index, tensor in enumerate(spec.tensors):
+        separator = "," if index else ""
+        digest.update(f"{separator}{text(_entry(tensor))}".encode())
+    digest.update(b"]}")
+    return digest.hexdigest()
 
 
 def load_spec(path: str | Path) -> ModelSpec:
     """Reads and checks a spec document (UTF-8 JSON; a key repeated in an object is an error)."""
+    return spec_from_json(_read_json(path, unique_keys=True))
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Reads a Hugging Face config.json for spec_from_config (UTF-8 JSON, nested at most
+    MAX_DEPTH levels deep); errors name the file."""
+    return _read_json(path, unique_keys=False)
+
+
+def _read_json(path: str | Path, *, unique_keys: bool) -> Any:
     with open(path, encoding="utf-8") as handle:
         try:
-            document = json.load(handle, object_pairs_hook=_unique_keys)
+            document = json.load(handle, object_pairs_hook=_unique_keys if unique_keys else None)
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: not valid JSON: {error}") from None
-    return spec_from_json(document)
+        except RecursionError:  # the parser recurses once per level: far beyond MAX_DEPTH
+            raise ValueError(
+                f"{path}: JSON nested more than {MAX_DEPTH} levels deep (fastinit.specs.MAX_DEPTH)"
+            ) from None
+        except ValueError as error:  # a repeated key, bytes that are not UTF-8
+            raise ValueError(f"{path}: {error}") from None
+    check_depth(str(path), document)
+    return document
 
 
 def check_spec(spec: ModelSpec) -> ModelSpec:
-    """A spec built in Python, checked as its JSON document would be (same errors)."""
-    return spec_from_json(spec_to_json(spec))
+    """A spec built in Python, checked as its JSON document would be (same errors).
+
+    The document is made and checked a tensor at a time; a tensor that passes
+    unchanged is returned as it is, so a checked spec costs no second copy.
+    """
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"spec must be a fastinit.specs.ModelSpec, got {type(spec).__name__}")
+    if not isinstance(spec.tensors, (list, tuple)):
+        raise TypeError(f"spec tensors must be a list, got {type(spec.tensors).__name__}")
+    _check_count(spec.tensors)
+    check_depth("spec config", spec.config, depth=1)
+    seed = _seed(spec.seed)
+    config = _config(spec.config)
+    if not spec.tensors:
+        raise ValueError("spec tensors must not be empty")
+    checked = _checked_tensors(map(_entry, spec.tensors), "float32", seed)
+    tensors = tuple(
+        given if _same(given, made) else made
+        for given, made in zip(spec.tensors, checked, strict=True)
+    )
+    return ModelSpec(seed, tensors, config)
+
+
+def _same(given: Any, made: TensorSpec) -> bool:
+    """Equal down to the types (1 == 1.0, but a header would show the difference)."""
+    return (
+        type(given) is TensorSpec
+        and given == made
+        and all(type(value) is type(made.params[key]) for key, value in given.params.items())
+    )
 
 
 def with_dtype(spec: ModelSpec, dtype: str) -> ModelSpec:
@@ -252,6 +394,12 @@ def _tensor(index: int, entry: Any, default_dtype: str) -> TensorSpec:
             raise ValueError(f"{where}: {key} is missing")
     shape = _shape(where, entry["shape"])
     dtype = _dtype(f"{where}: dtype", entry.get("dtype", default_dtype))
+    nbytes = math.prod(shape) * _ITEMSIZE[dtype]
+    if nbytes > MAX_BYTES:
+        raise ValueError(
+            f"{where}: shape {list(shape)} of {dtype} is {nbytes:,} bytes; a tensor may "
+            f"have at most 2^62 (fastinit.specs.MAX_BYTES)"
+        )
     init = entry["init"]
     if not isinstance(init, str) or init not in INITIALIZERS:
         raise ValueError(f"{where}: unknown initializer {init!r}; known: {', '.join(INITIALIZERS)}")
@@ -350,15 +498,27 @@ def sample_into(
 
 
 def _try_sampler(index: int, tensor: TensorSpec, seed: int) -> None:
-    """Calls the tensor's sampler on an empty region of its shape: every check of the
-    parameters (fans, bounds, representable in the dtype) runs, nothing is sampled."""
-    region = (slice(0, 0),) if tensor.shape else None
+    """Calls the tensor's own sampler for its first element (none if it has none): every
+    check of the public API runs (parameters, fans, values representable in the dtype,
+    the stream name), and the element drawn must be finite. Microseconds a tensor."""
+    if not tensor.shape:
+        region = None
+    elif math.prod(tensor.shape):
+        region = (slice(0, 1),) * len(tensor.shape)
+    else:
+        region = (slice(0, 0),)
+    where = _where(index, tensor.name)
     try:
-        sample_into(tensor, seed, region=region, threads=1)
+        values = sample_into(tensor, seed, region=region, threads=1)
     except TypeError as error:
-        raise TypeError(f"{_where(index, tensor.name)}: {error}") from None
+        raise TypeError(f"{where}: {error}") from None
     except (ValueError, OverflowError) as error:
-        raise ValueError(f"{_where(index, tensor.name)}: {error}") from None
+        raise ValueError(f"{where}: {error}") from None
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"{where}: {tensor.init} with {tensor.params} in {tensor.dtype} gives "
+            f"{values.ravel()[0]}: its values must be finite"
+        )
 
 
 def _canonical(value: Any) -> Any:
@@ -415,9 +575,14 @@ def spec_from_config(
     transformers config class's defaults. dtype: every tensor's dtype; None takes the
     config's dtype / torch_dtype when it is one of DTYPES, else float32. The config
     is kept in the spec (config=) to be written beside the weights.
+
+    The tensors are counted and sized from the config's fields before any is made
+    (at most MAX_TENSORS, MAX_BYTES each and in all), and each distinct tensor is
+    checked by its sampler: errors name the config field or the tensor.
     """
     if not isinstance(config, Mapping):
         raise TypeError(f"config must be a JSON object, got {type(config).__name__}")
+    check_depth("config", config)
     model_type = config.get("model_type")
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise ValueError(
@@ -431,11 +596,57 @@ def spec_from_config(
     kept = _config(config)
     fields = _Fields(model_type, kept)
     build = _build_gpt2 if model_type == "gpt2" else _build_llama_family
+    blueprint = build(model_type, fields)
+    _check_size(model_type, blueprint, dtype)
+    _check_samplers(model_type, fields, blueprint, dtype, seed)
     tensors = tuple(
         TensorSpec(name, shape, dtype, init, dict(params), zero_rows)
-        for name, shape, init, params, zero_rows in build(model_type, fields)
+        for name, shape, init, params, zero_rows in blueprint.rows()
     )
     return ModelSpec(seed, tensors, kept)
+
+
+def _check_size(model_type: str, blueprint: _Blueprint, dtype: str) -> None:
+    """Refuses a model of more than MAX_TENSORS tensors or MAX_BYTES bytes (one tensor
+    or all), from its blueprint: nothing is built yet."""
+    count = blueprint.count()
+    if count > MAX_TENSORS:
+        raise ValueError(
+            f"{model_type} config: {blueprint.layers:,} layers make {count:,} tensors; a spec "
+            f"holds at most {MAX_TENSORS:,} (fastinit.specs.MAX_TENSORS)"
+        )
+    total = 0
+    for name, shape, times in blueprint.kinds():
+        if not times:  # a layer of a model with no layers
+            continue
+        nbytes = math.prod(shape) * _ITEMSIZE[dtype]
+        if nbytes > MAX_BYTES:
+            raise ValueError(
+                f"{model_type} config: tensor {name!r} of shape {list(shape)} in {dtype} is "
+                f"{nbytes:,} bytes; a tensor may have at most 2^62 (fastinit.specs.MAX_BYTES)"
+            )
+        total += nbytes * times
+    if total > MAX_BYTES:
+        raise ValueError(
+            f"{model_type} config: its {count:,} tensors are {total:,} bytes in {dtype}; a "
+            f"spec may have at most 2^62 (fastinit.specs.MAX_BYTES)"
+        )
+
+
+def _check_samplers(
+    model_type: str, fields: _Fields, blueprint: _Blueprint, dtype: str, seed: int
+) -> None:
+    """The sampler's checks (_try_sampler) for each distinct tensor: the head, the first
+    layer and the tail. The other layers differ from the first only by their names,
+    which are ASCII made here, so the checks of their streams cannot fail."""
+    for index, row in blueprint.distinct():
+        name, shape, init, params, zero_rows = row
+        tensor = TensorSpec(name, shape, dtype, init, params, zero_rows)
+        try:
+            _try_sampler(index, tensor, seed)
+        except (TypeError, ValueError) as error:
+            source = f"initializer_range {fields.raw('initializer_range')!r} in {dtype}"
+            raise type(error)(f"{model_type} config ({source}): {error}") from None
 
 
 def preset_config(name: str) -> dict[str, Any]:
@@ -494,6 +705,48 @@ class _Fields:
 _Row = tuple[str, tuple[int, ...], str, dict[str, Any], tuple[int, ...]]
 
 
+class _Blueprint(NamedTuple):
+    """A model's tensors before they are made: `head`, then `block` once per layer (the
+    names of layer i begin with f"{prefix}{i}."), then `tail`. Its size is known from
+    its fields; rows() makes the tensors."""
+
+    head: list[_Row]
+    prefix: str
+    block: list[_Row]
+    layers: int
+    tail: list[_Row]
+
+    def count(self) -> int:
+        return len(self.head) + self.layers * len(self.block) + len(self.tail)
+
+    def kinds(self) -> Iterator[tuple[str, tuple[int, ...], int]]:
+        """(name, shape, how many such tensors) of each row; block names hold "{i}"."""
+        for name, shape, *_ in self.head:
+            yield name, shape, 1
+        for name, shape, *_ in self.block:
+            yield f"{self.prefix}{{i}}.{name}", shape, self.layers
+        for name, shape, *_ in self.tail:
+            yield name, shape, 1
+
+    def distinct(self) -> Iterator[tuple[int, _Row]]:
+        """(index in rows(), row) of the head, the first layer and the tail."""
+        yield from enumerate(self.head)
+        if self.layers:
+            for k, (name, *rest) in enumerate(self.block):
+                yield len(self.head) + k, (f"{self.prefix}0.{name}", *rest)  # type: ignore[misc]
+        first_tail = len(self.head) + self.layers * len(self.block)
+        for k, row in enumerate(self.tail):
+            yield first_tail + k, row
+
+    def rows(self) -> Iterator[_Row]:
+        yield from self.head
+        for i in range(self.layers):
+            prefix = f"{self.prefix}{i}."
+            for name, *rest in self.block:
+                yield (prefix + name, *rest)  # type: ignore[misc]
+        yield from self.tail
+
+
 def _normal(std: float) -> tuple[str, dict[str, Any]]:
     return "normal", {"mean": 0.0, "std": float(std)}
 
@@ -515,7 +768,7 @@ def _padding_rows(fields: _Fields, vocab_size: int) -> tuple[int, ...]:
     return (pad % vocab_size,)
 
 
-def _build_llama_family(model_type: str, fields: _Fields) -> list[_Row]:
+def _build_llama_family(model_type: str, fields: _Fields) -> _Blueprint:
     """LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM: models/<type>/modeling_<type>.py."""
     vocab = fields.size("vocab_size")
     hidden = fields.size("hidden_size")
@@ -538,33 +791,36 @@ def _build_llama_family(model_type: str, fields: _Fields) -> list[_Row]:
     zeros: tuple[str, dict[str, Any]] = ("zeros", {})
     ones: tuple[str, dict[str, Any]] = ("ones", {})
 
-    rows: list[_Row] = [
+    head: list[_Row] = [
         ("model.embed_tokens.weight", (vocab, hidden), *weight, _padding_rows(fields, vocab))
     ]
+    block: list[_Row] = []
+    tail: list[_Row] = []
 
-    def linear(name: str, out_features: int, in_features: int, bias: bool) -> None:
+    def linear(
+        rows: list[_Row], name: str, out_features: int, in_features: int, bias: bool
+    ) -> None:
         rows.append((f"{name}.weight", (out_features, in_features), *weight, ()))
         if bias:
             rows.append((f"{name}.bias", (out_features,), *zeros, ()))
 
-    for i in range(layers):
-        prefix = f"model.layers.{i}"
-        linear(f"{prefix}.self_attn.q_proj", heads * head_dim, hidden, q_bias)
-        linear(f"{prefix}.self_attn.k_proj", kv_heads * head_dim, hidden, kv_bias)
-        linear(f"{prefix}.self_attn.v_proj", kv_heads * head_dim, hidden, kv_bias)
-        linear(f"{prefix}.self_attn.o_proj", hidden, heads * head_dim, o_bias)
-        linear(f"{prefix}.mlp.gate_proj", inner, hidden, mlp_bias)
-        linear(f"{prefix}.mlp.up_proj", inner, hidden, mlp_bias)
-        linear(f"{prefix}.mlp.down_proj", hidden, inner, mlp_bias)
-        rows.append((f"{prefix}.input_layernorm.weight", (hidden,), *ones, ()))
-        rows.append((f"{prefix}.post_attention_layernorm.weight", (hidden,), *ones, ()))
-    rows.append(("model.norm.weight", (hidden,), *ones, ()))
+    # One layer, model.layers.{i}. is prepended to each name.
+    linear(block, "self_attn.q_proj", heads * head_dim, hidden, q_bias)
+    linear(block, "self_attn.k_proj", kv_heads * head_dim, hidden, kv_bias)
+    linear(block, "self_attn.v_proj", kv_heads * head_dim, hidden, kv_bias)
+    linear(block, "self_attn.o_proj", hidden, heads * head_dim, o_bias)
+    linear(block, "mlp.gate_proj", inner, hidden, mlp_bias)
+    linear(block, "mlp.up_proj", inner, hidden, mlp_bias)
+    linear(block, "mlp.down_proj", hidden, inner, mlp_bias)
+    block.append(("input_layernorm.weight", (hidden,), *ones, ()))
+    block.append(("post_attention_layernorm.weight", (hidden,), *ones, ()))
+    tail.append(("model.norm.weight", (hidden,), *ones, ()))
     if not fields.flag("tie_word_embeddings"):
-        linear("lm_head", vocab, hidden, False)
-    return rows
+        linear(tail, "lm_head", vocab, hidden, False)
+    return _Blueprint(head, "model.layers.", block, layers, tail)
 
 
-def _build_gpt2(model_type: str, fields: _Fields) -> list[_Row]:
+def _build_gpt2(model_type: str, fields: _Fields) -> _Blueprint:
     """GPT2LMHeadModel (modeling_gpt2.py): Conv1D weights are (in, out)."""
     vocab = fields.size("vocab_size")
     positions = fields.size("n_positions")
@@ -584,34 +840,34 @@ def _build_gpt2(model_type: str, fields: _Fields) -> list[_Row]:
     residual = _normal(initializer_range / math.sqrt(2 * layers)) if layers else conv
     zeros: tuple[str, dict[str, Any]] = ("zeros", {})
     ones: tuple[str, dict[str, Any]] = ("ones", {})
-    rows: list[_Row] = [
+    head: list[_Row] = [
         ("transformer.wte.weight", (vocab, embed), *base, ()),  # no padding_idx in GPT-2
         ("transformer.wpe.weight", (positions, embed), *base, ()),
     ]
+    block: list[_Row] = []
+    tail: list[_Row] = []
 
     def conv1d(name: str, in_features: int, out_features: int, rule: Any) -> None:
-        rows.append((f"{name}.weight", (in_features, out_features), *rule, ()))
-        rows.append((f"{name}.bias", (out_features,), *zeros, ()))
+        block.append((f"{name}.weight", (in_features, out_features), *rule, ()))
+        block.append((f"{name}.bias", (out_features,), *zeros, ()))
 
-    def layer_norm(name: str) -> None:
+    def layer_norm(rows: list[_Row], name: str) -> None:
         rows.append((f"{name}.weight", (embed,), *ones, ()))
         rows.append((f"{name}.bias", (embed,), *zeros, ()))
 
-    cross = fields.flag("add_cross_attention")
-    for i in range(layers):
-        prefix = f"transformer.h.{i}"
-        layer_norm(f"{prefix}.ln_1")
-        conv1d(f"{prefix}.attn.c_attn", embed, 3 * embed, conv)
-        conv1d(f"{prefix}.attn.c_proj", embed, embed, residual)
-        layer_norm(f"{prefix}.ln_2")
-        if cross:
-            conv1d(f"{prefix}.crossattention.c_attn", embed, 2 * embed, conv)
-            conv1d(f"{prefix}.crossattention.q_attn", embed, embed, conv)
-            conv1d(f"{prefix}.crossattention.c_proj", embed, embed, residual)
-            layer_norm(f"{prefix}.ln_cross_attn")
-        conv1d(f"{prefix}.mlp.c_fc", embed, inner, conv)
-        conv1d(f"{prefix}.mlp.c_proj", inner, embed, residual)
-    layer_norm("transformer.ln_f")
+    # One block, transformer.h.{i}. is prepended to each name.
+    layer_norm(block, "ln_1")
+    conv1d("attn.c_attn", embed, 3 * embed, conv)
+    conv1d("attn.c_proj", embed, embed, residual)
+    layer_norm(block, "ln_2")
+    if fields.flag("add_cross_attention"):
+        conv1d("crossattention.c_attn", embed, 2 * embed, conv)
+        conv1d("crossattention.q_attn", embed, embed, conv)
+        conv1d("crossattention.c_proj", embed, embed, residual)
+        layer_norm(block, "ln_cross_attn")
+    conv1d("mlp.c_fc", embed, inner, conv)
+    conv1d("mlp.c_proj", inner, embed, residual)
+    layer_norm(tail, "transformer.ln_f")
     if not fields.flag("tie_word_embeddings"):
-        rows.append(("lm_head.weight", (vocab, embed), *base, ()))  # nn.Linear, no bias
-    return rows
+        tail.append(("lm_head.weight", (vocab, embed), *base, ()))  # nn.Linear, no bias
+    return _Blueprint(head, "transformer.h.", block, layers, tail)
