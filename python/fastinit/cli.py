@@ -16,7 +16,6 @@ nearest equivalent job in the same run; it exits 1 if the sample fails its check
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -101,12 +100,7 @@ def _init(args: argparse.Namespace) -> int:
     if args.preset is not None:
         spec = specs.spec_from_config(specs.preset_config(args.preset), dtype=args.dtype)
     elif args.config is not None:
-        with open(args.config, encoding="utf-8") as handle:
-            try:
-                config = json.load(handle)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{args.config}: not valid JSON: {error}") from None
-        spec = specs.spec_from_config(config, dtype=args.dtype)
+        spec = specs.spec_from_config(specs.load_config(args.config), dtype=args.dtype)
     else:
         spec = specs.load_spec(args.spec)
         if args.dtype is not None:
