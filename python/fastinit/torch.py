@@ -24,19 +24,31 @@ integer tensors, as torch's do.
 A tensor that is not contiguous is filled through one contiguous temporary (its
 logical row-major order defines the element indices). Meta tensors are left as they
 are, as torch.nn.init leaves them.
+
+Odd tensors behave as in torch.nn.init. constant_, ones_, zeros_, eye_ and dirac_ fill
+whatever torch's do (an expanded view, a sparse CSR tensor: through torch's own fill,
+with fastinit's value) and raise what torch's raise. The random drop-ins refuse a
+sparse, nested or MKL-DNN tensor with UnsupportedTensorError (a TypeError and a
+NotImplementedError) and an expanded view, whose elements share memory, with
+OverlappingTensorError (a ValueError and a RuntimeError), before drawing anything.
+Numeric arguments are checked under their own names: a refusal names `a`, `gain`,
+`val`... even where the value it rejects is derived from them (a bound, a std), and
+no call writes inf or NaN.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import numbers
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import ml_dtypes
 import torch
 
-from . import _checks, initializers, structured
-from .fans import calculate_gain
+from . import _checks, fans, initializers, structured
 from .streams import check_stream, stream_id
 
 __all__ = [
@@ -55,6 +67,8 @@ __all__ = [
     "xavier_normal_",
     "xavier_uniform_",
     "zeros_",
+    "OverlappingTensorError",
+    "UnsupportedTensorError",
 ]
 
 _DTYPES = {
@@ -63,6 +77,35 @@ _DTYPES = {
     torch.float16: "float16",
     torch.bfloat16: "bfloat16",
 }
+_LARGEST = {name: float(ml_dtypes.finfo(name).max) for name in _DTYPES.values()}
+# The largest negative_slope whose square is a finite double (torch squares it).
+_LARGEST_SLOPE = math.sqrt(float(ml_dtypes.finfo("float64").max))
+
+
+class UnsupportedTensorError(TypeError, NotImplementedError):
+    """A tensor the random drop-ins cannot fill: sparse, nested or MKL-DNN. Also a
+    NotImplementedError, which torch.nn.init's random fills raise for most of them."""
+
+
+class OverlappingTensorError(ValueError, RuntimeError):
+    """A tensor whose elements share memory (an expanded view): no fill can give them
+    distinct random values. Also a RuntimeError, which torch.nn.init raises for it."""
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """Recommended gain for a nonlinearity, PyTorch's table (fastinit.calculate_gain).
+
+    Never inf or NaN: a non-finite slope is a ValueError; a slope whose square
+    overflows is an OverflowError naming param, as torch (which squares it) raises."""
+    if nonlinearity == "leaky_relu" and isinstance(param, numbers.Real):
+        try:
+            float(param) ** 2
+        except OverflowError as error:
+            raise OverflowError(
+                f"param (negative_slope) must be within +-{_LARGEST_SLOPE:.6g} "
+                f"(its square must be a finite float), got {param!r:.40}"
+            ) from error
+    return fans.calculate_gain(nonlinearity, param)
 
 
 def _seed(seed: Any, generator: Any) -> int:
@@ -78,9 +121,14 @@ def _seed(seed: Any, generator: Any) -> int:
     return int(draw.item())
 
 
-def _dtype(tensor: Any) -> str:
+def _tensor(tensor: Any) -> torch.Tensor:
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
+    return tensor
+
+
+def _dtype(tensor: Any) -> str:
+    _tensor(tensor)
     try:
         return _DTYPES[tensor.dtype]
     except KeyError:
@@ -90,10 +138,40 @@ def _dtype(tensor: Any) -> str:
 
 
 def _skip(tensor: Any) -> bool:
-    """Checks the tensor (a float torch.Tensor); True for a meta tensor, which
-    torch.nn.init leaves alone without drawing from its generator."""
+    """Checks the tensor (a float torch.Tensor a random fill can write); True for a meta
+    tensor, which torch.nn.init leaves alone without drawing from its generator."""
     _dtype(tensor)
-    return tensor.device.type == "meta"
+    if tensor.device.type == "meta":
+        return True
+    if not _dense(tensor):
+        layout = "nested" if tensor.is_nested else str(tensor.layout)
+        raise UnsupportedTensorError(
+            f"tensor has layout {layout}; fastinit.torch's random fills write dense "
+            "(torch.strided) tensors"
+        )
+    if _shares_elements(tensor):
+        raise OverlappingTensorError(
+            f"tensor has elements that share memory (strides {tensor.stride()} for shape "
+            f"{tuple(tensor.shape)}: an expanded view?); a random fill cannot write it. "
+            "Fill a tensor of its own (e.g. tensor.clone())"
+        )
+    return False
+
+
+def _dense(tensor: torch.Tensor) -> bool:
+    return tensor.layout == torch.strided and not tensor.is_nested
+
+
+def _shares_elements(tensor: torch.Tensor) -> bool:
+    """Whether two elements of a strided tensor surely share memory (a stride of 0 on an
+    axis longer than 1), as torch's in-place random ops and copy_ refuse to write."""
+    return any(n > 1 and s == 0 for n, s in zip(tensor.shape, tensor.stride(), strict=True))
+
+
+def _plain(tensor: torch.Tensor) -> bool:
+    """Whether fastinit writes the tensor itself: a dense tensor of a fastinit dtype
+    whose elements have memory of their own (others go through torch's own fill)."""
+    return tensor.dtype in _DTYPES and _dense(tensor) and not _shares_elements(tensor)
 
 
 def _fill(tensor: torch.Tensor, sampler: Callable[..., Any], *args: Any, **options: Any) -> Any:
@@ -104,13 +182,80 @@ def _fill(tensor: torch.Tensor, sampler: Callable[..., Any], *args: Any, **optio
     shape = tuple(tensor.shape)
     with torch.no_grad():
         target = tensor.detach()
-        if target.is_contiguous():
+        # N.B. a view with the negative bit holds -x in memory for x: torch's copy_
+        # writes it, fastinit would write the memory as it is.
+        direct = target.device.type in ("cpu", "cuda")
+        if direct and target.is_contiguous() and not target.is_neg():
             sampler(shape, *args, dtype=dtype, out=target, **options)
         else:
-            staging = torch.empty(shape, dtype=tensor.dtype, device=tensor.device)
+            device = target.device if direct else torch.device("cpu")
+            staging = torch.empty(shape, dtype=tensor.dtype, device=device)
             sampler(shape, *args, dtype=dtype, out=staging, **options)
             target.copy_(staging)
     return tensor
+
+
+@contextlib.contextmanager
+def _blaming(arguments: str) -> Iterator[None]:
+    """Re-raises a sampler's refusal of a parameter prefixed with the drop-in's own
+    arguments that it came from (uniform_'s a and b are fastinit.uniform's low and high;
+    xavier_uniform_'s gain makes its bound)."""
+    try:
+        yield
+    except (ValueError, TypeError, OverflowError) as error:
+        if type(error) not in (ValueError, TypeError, OverflowError):
+            raise
+        raise type(error)(f"{arguments}: {error}") from error
+
+
+def _check_representable(dtype: str, **values: float) -> None:
+    """Each parameter finite and within the tensor's dtype (torch: "out of bounds")."""
+    largest = _LARGEST[dtype]
+    for name, value in values.items():
+        if not abs(value) <= largest:
+            raise ValueError(f"{name}={value!r} is beyond the largest {dtype} ({largest:g})")
+
+
+def _uniform_fill(
+    tensor: torch.Tensor,
+    low: float,
+    high: float,
+    blame: str,
+    generator: Any,
+    seed: Any,
+    stream: Any,
+) -> torch.Tensor:
+    """U(low, high) into tensor; a refusal names the drop-in's arguments `blame`."""
+    if _skip(tensor):
+        return tensor
+    dtype = _DTYPES[tensor.dtype]
+    with _blaming(blame):
+        _check_representable(dtype, low=low, high=high)
+        initializers.uniform((0,), 0, low=low, high=high, dtype=dtype)  # the checks only
+    stream = _stream(stream)
+    seed = _seed(seed, generator)
+    return _fill(tensor, initializers.uniform, seed, low=low, high=high, stream=stream)
+
+
+def _normal_fill(
+    tensor: torch.Tensor,
+    mean: float,
+    std: float,
+    blame: str,
+    generator: Any,
+    seed: Any,
+    stream: Any,
+) -> torch.Tensor:
+    """N(mean, std²) into tensor; a refusal names the drop-in's arguments `blame`."""
+    if _skip(tensor):
+        return tensor
+    dtype = _DTYPES[tensor.dtype]
+    with _blaming(blame):
+        _check_representable(dtype, mean=mean, std=std)
+        initializers.normal((0,), 0, mean=mean, std=std, dtype=dtype)  # the checks only
+    stream = _stream(stream)
+    seed = _seed(seed, generator)
+    return _fill(tensor, initializers.normal, seed, mean=mean, std=std, stream=stream)
 
 
 def _stream(stream: Any) -> int:
@@ -127,10 +272,9 @@ def uniform_(
     stream: int | str | None = None,
 ) -> torch.Tensor:
     """U(a, b), as torch.nn.init.uniform_ (fastinit.uniform: values strictly inside)."""
-    if _skip(tensor):
-        return tensor
-    seed = _seed(seed, generator)
-    return _fill(tensor, initializers.uniform, seed, low=a, high=b, stream=_stream(stream))
+    _tensor(tensor)
+    a, b = _checks.check_real("a", a), _checks.check_real("b", b)
+    return _uniform_fill(tensor, a, b, f"a={a!r}, b={b!r}", generator, seed, stream)
 
 
 def normal_(
@@ -143,10 +287,9 @@ def normal_(
     stream: int | str | None = None,
 ) -> torch.Tensor:
     """N(mean, std²), as torch.nn.init.normal_ (fastinit.normal)."""
-    if _skip(tensor):
-        return tensor
-    seed = _seed(seed, generator)
-    return _fill(tensor, initializers.normal, seed, mean=mean, std=std, stream=_stream(stream))
+    _tensor(tensor)
+    mean, std = _checks.check_real("mean", mean), _checks.check_real("std", std)
+    return _normal_fill(tensor, mean, std, f"mean={mean!r}, std={std!r}", generator, seed, stream)
 
 
 def trunc_normal_(
@@ -166,16 +309,23 @@ def trunc_normal_(
     mean + upper std] when `lower` / `upper` (units of std, as Keras/JAX) are given."""
     if _skip(tensor):
         return tensor
-    seed = _seed(seed, generator)
+    dtype = _DTYPES[tensor.dtype]
+    mean, std = _checks.check_real("mean", mean), _checks.check_real("std", std)
     if lower is not None or upper is not None:
         lower, upper = -2.0 if lower is None else lower, 2.0 if upper is None else upper
         bounds = {"lower": lower, "upper": upper}
     else:
         bounds = {"a": a, "b": b}
+    bounds = {name: _checks.check_real(name, v, allow_inf=True) for name, v in bounds.items()}
+    shown = ", ".join(f"{name}={value!r}" for name, value in bounds.items())
+    with _blaming(f"mean={mean!r}, std={std!r}, {shown}"):
+        _check_representable(dtype, mean=mean, std=std)
+        initializers.truncated_normal((0,), 0, mean=mean, std=std, dtype=dtype, **bounds)
+    stream = _stream(stream)
+    seed = _seed(seed, generator)
     return _fill(
-        tensor, initializers.truncated_normal, seed, mean=mean, std=std, stream=_stream(stream),
-        **bounds,
-    )  # fmt: skip
+        tensor, initializers.truncated_normal, seed, mean=mean, std=std, stream=stream, **bounds
+    )
 
 
 def _torch_fill(tensor: torch.Tensor, fill: Callable[[torch.Tensor], Any]) -> torch.Tensor:
@@ -186,35 +336,51 @@ def _torch_fill(tensor: torch.Tensor, fill: Callable[[torch.Tensor], Any]) -> to
     return tensor
 
 
+def _constant(
+    tensor: torch.Tensor, val: Any, torch_fill: Callable[[torch.Tensor, float], Any]
+) -> torch.Tensor:
+    """Every element `val`, rounded once into the tensor's dtype; tensors fastinit does
+    not write itself get torch_fill(tensor, that rounded value) (torch's own fill)."""
+    _tensor(tensor)
+    if tensor.dtype not in _DTYPES:
+        return _torch_fill(tensor, lambda t: torch_fill(t, val))
+    if tensor.device.type == "meta":
+        return tensor
+    with _blaming(f"val={val!r:.40}"):
+        rounded = float(structured.constant((), val, dtype=_DTYPES[tensor.dtype]))
+    if _plain(tensor):
+        return _fill(tensor, structured.constant, val)
+    return _torch_fill(tensor, lambda t: torch_fill(t, rounded))
+
+
 def constant_(
     tensor: torch.Tensor, val: float, *, seed: Any = None, stream: Any = None,
     generator: Any = None,
 ) -> torch.Tensor:  # fmt: skip
     """Every element `val`, rounded once into the tensor's dtype."""
-    if isinstance(tensor, torch.Tensor) and tensor.dtype not in _DTYPES:
-        return _torch_fill(tensor, lambda t: t.fill_(val))
-    return _fill(tensor, structured.constant, val)
+    return _constant(tensor, val, torch.nn.init.constant_)
 
 
 def ones_(
     tensor: torch.Tensor, *, seed: Any = None, stream: Any = None, generator: Any = None
 ) -> torch.Tensor:
-    return constant_(tensor, 1.0 if tensor.dtype in _DTYPES else 1)
+    return _constant(tensor, 1.0, lambda t, _: torch.nn.init.ones_(t))
 
 
 def zeros_(
     tensor: torch.Tensor, *, seed: Any = None, stream: Any = None, generator: Any = None
 ) -> torch.Tensor:
-    return constant_(tensor, 0.0 if tensor.dtype in _DTYPES else 0)
+    # torch's zeros_ is zero_(), which also clears a sparse tensor (fill_ cannot)
+    return _constant(tensor, 0.0, lambda t, _: torch.nn.init.zeros_(t))
 
 
 def eye_(
     tensor: torch.Tensor, *, seed: Any = None, stream: Any = None, generator: Any = None
 ) -> torch.Tensor:
     """The identity matrix of a 2-D tensor (rectangular allowed)."""
-    if tensor.ndimension() != 2:
+    if _tensor(tensor).ndimension() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    if tensor.dtype not in _DTYPES:
+    if not _plain(tensor):  # 0 and 1: the same bits as fastinit's in every dtype
         return _torch_fill(tensor, torch.nn.init.eye_)
     return _fill(tensor, structured.identity)
 
@@ -224,11 +390,11 @@ def dirac_(
     generator: Any = None,
 ) -> torch.Tensor:  # fmt: skip
     """The Dirac delta of a 3-, 4- or 5-D convolution weight, as torch.nn.init.dirac_."""
-    if tensor.ndimension() not in (3, 4, 5):
+    if _tensor(tensor).ndimension() not in (3, 4, 5):
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
     if tensor.size(0) % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
-    if tensor.dtype not in _DTYPES:
+    if not _plain(tensor):  # 0 and 1: the same bits as fastinit's in every dtype
         return _torch_fill(tensor, lambda t: torch.nn.init.dirac_(t, groups))
     return _fill(tensor, structured.dirac, groups)
 
@@ -242,9 +408,10 @@ def xavier_uniform_(
     stream: int | str | None = None,
 ) -> torch.Tensor:
     """U(-bound, bound), bound = gain sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010)."""
-    fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(tensor)
+    fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(_tensor(tensor))
+    gain = _checks.check_real("gain", gain)
     bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return uniform_(tensor, -bound, bound, generator, seed=seed, stream=stream)
+    return _uniform_fill(tensor, -bound, bound, f"gain={gain!r}", generator, seed, stream)
 
 
 def xavier_normal_(
@@ -256,19 +423,29 @@ def xavier_normal_(
     stream: int | str | None = None,
 ) -> torch.Tensor:
     """N(0, std²), std = gain sqrt(2 / (fan_in + fan_out)), untruncated as in torch."""
-    fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(tensor)
+    fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(_tensor(tensor))
+    gain = _checks.check_real("gain", gain)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return normal_(tensor, 0.0, std, generator, seed=seed, stream=stream)
+    return _normal_fill(tensor, 0.0, std, f"gain={gain!r}", generator, seed, stream)
 
 
 def _kaiming_std(tensor: torch.Tensor, a: float, mode: str, nonlinearity: str) -> float | None:
     """std = gain / sqrt(fan), with torch's own fan and gain (and their errors);
     None for a zero-element tensor, which torch.nn.init warns about and leaves."""
-    if 0 in tensor.shape:
+    if 0 in _tensor(tensor).shape:
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
         return None
     fan = torch.nn.init._calculate_correct_fan(tensor, mode)
-    return torch.nn.init.calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    try:
+        gain = torch.nn.init.calculate_gain(nonlinearity, a)
+    except OverflowError as error:  # torch squares the slope
+        raise OverflowError(
+            f"a (negative_slope) must be within +-{_LARGEST_SLOPE:.6g} "
+            f"(its square must be a finite float), got {a!r:.40}"
+        ) from error
+    if not math.isfinite(gain):
+        raise ValueError(f"a (negative_slope) must be a finite number, got {a!r}")
+    return gain / math.sqrt(fan)
 
 
 def kaiming_uniform_(
@@ -288,7 +465,7 @@ def kaiming_uniform_(
     if std is None:
         return tensor
     bound = math.sqrt(3.0) * std
-    return uniform_(tensor, -bound, bound, generator, seed=seed, stream=stream)
+    return _uniform_fill(tensor, -bound, bound, f"a={a!r}", generator, seed, stream)
 
 
 def kaiming_normal_(
@@ -305,7 +482,7 @@ def kaiming_normal_(
     std = _kaiming_std(tensor, a, mode, nonlinearity)
     if std is None:
         return tensor
-    return normal_(tensor, 0.0, std, generator, seed=seed, stream=stream)
+    return _normal_fill(tensor, 0.0, std, f"a={a!r}", generator, seed, stream)
 
 
 def orthogonal_(
@@ -317,12 +494,18 @@ def orthogonal_(
     stream: int | str | None = None,
 ) -> torch.Tensor:
     """A (semi-)orthogonal matrix times gain (fastinit.orthogonal; QR on the host)."""
-    if tensor.ndimension() < 2:
+    if _tensor(tensor).ndimension() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0 or _skip(tensor):
         return tensor
+    gain = _checks.check_real("gain", gain)
+    # |q| <= 1 for an orthogonal q: values stay finite when the gain is representable.
+    dtype = _DTYPES[tensor.dtype]
+    _check_representable(dtype, gain=gain)
+    structured.orthogonal((0, 0), 0, gain, dtype=dtype)  # the checks only
+    stream = _stream(stream)
     seed = _seed(seed, generator)
-    return _fill(tensor, structured.orthogonal, seed, gain, stream=_stream(stream))
+    return _fill(tensor, structured.orthogonal, seed, gain, stream=stream)
 
 
 # ---------------------------------------------------------------------------
@@ -457,16 +640,28 @@ def init_module(
     initialized once, under their first name. `device` is where meta tensors are
     materialized (default "cpu"); other tensors stay where they are, in place.
     """
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     seed = _checks.check_seed(seed)
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
+    target = _device("cpu" if device is None else device)
     plan = _plan(module, rules, prefix)
-    _materialize(module, torch.device("cpu" if device is None else device))
+    _materialize(module, target)
     tensors = dict(module.named_parameters())
     tensors.update(module.named_buffers())
     for name, init in plan.items():
         init(tensors[name], seed=seed, stream=stream_id(prefix + name))
     return module
+
+
+def _device(device: Any) -> torch.device:
+    if not isinstance(device, (str, int, torch.device)) or isinstance(device, bool):
+        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
+    try:
+        return torch.device(device)
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(f"device {device!r:.60} is not a torch device: {error}") from error
 
 
 def _materialize(module: torch.nn.Module, device: torch.device) -> None:
