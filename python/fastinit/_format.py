@@ -203,7 +203,7 @@ def _shown(path: str | os.PathLike[str]) -> str:
     return text if text.isprintable() else repr(text)
 
 
-def _brief(value: Any, limit: int = 80) -> str:
+def _brief(value: Any, limit: int = 200) -> str:
     """repr(value), cut short: hostile values can be megabytes long."""
     if isinstance(value, list) and len(value) > limit:
         value = [*value[:limit], ...]
