@@ -196,6 +196,10 @@ CASES = {
         lambda h: _set(h["w"], "data_offsets", [0]),
         "tensor 'w': data_offsets must be an array of two integers [begin, end], got [0]",
     ),
+    "offsets_empty": Case(  # IndexError before
+        lambda h: _set(h["w"], "data_offsets", []),
+        "tensor 'w': data_offsets must be an array of two integers [begin, end], got []",
+    ),
     "offsets_float": Case(
         lambda h: _set(h["w"], "data_offsets", [0, 24.0]),
         "tensor 'w': data_offsets must be an array of two integers",
@@ -338,6 +342,26 @@ CASES = {
     "recipe_zero_rows": Case(
         _recipe("w", "zero_rows", [5]),
         "tensor 'w' (tensors[0]): zero_rows entry 5 is out of range",
+        fastinit=True,
+    ),
+    "recipe_params_null": Case(  # TypeError before
+        _recipe("w", "params", None),
+        "tensor 'w' (tensors[0]): params must be a JSON object, got NoneType",
+        fastinit=True,
+    ),
+    "recipe_zero_rows_string": Case(  # TypeError before
+        _recipe("w", "zero_rows", "ab"),
+        "tensor 'w' (tensors[0]): zero_rows must be a list of row indices, got 'ab'",
+        fastinit=True,
+    ),
+    "recipe_for_metadata": Case(
+        lambda h: with_recipes(h, lambda r: _set(r, "__metadata__", r["b"])),
+        "fastinit.tensors has a recipe for '__metadata__', a tensor the header does not list",
+        fastinit=True,
+    ),
+    "axes_65": Case(  # valid safetensors; NumPy holds at most 64 axes
+        lambda h: _set(h["w"], "shape", [1] * 64 + [6]),
+        "tensor 'w' (tensors[0]): maximum supported dimension for an ndarray is currently 64",
         fastinit=True,
     ),
     "not_fastinit_dtype": Case(
