@@ -105,7 +105,8 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
                 f"param (negative_slope) must be within +-{_LARGEST_SLOPE:.6g} "
                 f"(its square must be a finite float), got {param!r:.40}"
             ) from error
-    return fans.calculate_gain(nonlinearity, param)
+    fans.calculate_gain(nonlinearity, param)  # fastinit's checks, naming the argument
+    return torch.nn.init.calculate_gain(nonlinearity, param)  # torch's value, to the last bit
 
 
 def _seed(seed: Any, generator: Any) -> int:
@@ -168,10 +169,23 @@ def _shares_elements(tensor: torch.Tensor) -> bool:
     return any(n > 1 and s == 0 for n, s in zip(tensor.shape, tensor.stride(), strict=True))
 
 
+def _separate(tensor: torch.Tensor) -> bool:
+    """Whether a strided tensor's elements surely have memory of their own: each axis
+    steps over all the axes with smaller strides (a permuted slice of a compact array)."""
+    span = 1
+    axes = zip(tensor.shape, tensor.stride(), strict=True)
+    for stride, size in sorted((s, n) for n, s in axes if n > 1):
+        if stride < span:
+            return False
+        span = stride * size
+    return True
+
+
 def _plain(tensor: torch.Tensor) -> bool:
     """Whether fastinit writes the tensor itself: a dense tensor of a fastinit dtype
-    whose elements have memory of their own (others go through torch's own fill)."""
-    return tensor.dtype in _DTYPES and _dense(tensor) and not _shares_elements(tensor)
+    whose elements have memory of their own. Others go through torch's own fill, whose
+    order of writes decides what overlapping elements end up holding."""
+    return tensor.dtype in _DTYPES and _dense(tensor) and _separate(tensor)
 
 
 def _fill(tensor: torch.Tensor, sampler: Callable[..., Any], *args: Any, **options: Any) -> Any:
