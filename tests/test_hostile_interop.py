@@ -463,6 +463,15 @@ def test_a_forged_but_honest_capsule_is_filled():
     np.testing.assert_array_equal(memory, fi.normal(SHAPE, SEED))
 
 
+@pytest.mark.parametrize("claimed", [(1, 0), (3, 0)], ids=["cpu", "pinned"])
+def test_pinned_host_memory_is_filled_on_the_host(claimed):
+    # DLPack's CUDA host device (3) is host memory, as torch exports pin_memory() tensors.
+    producer, memory = forged(device=(3, 0))
+    producer._device = returning(claimed)
+    assert fi.uniform(SHAPE, SEED, out=producer) is producer
+    np.testing.assert_array_equal(memory, fi.uniform(SHAPE, SEED))
+
+
 # ---------------------------------------------------------------------------
 # A12: fastinit.torch on odd tensors, against torch.nn.init on the same input
 # ---------------------------------------------------------------------------

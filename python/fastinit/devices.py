@@ -49,7 +49,7 @@ HOST = -1  # check_device's answer for device="cpu"
 _CUDA_REGION_AXES = 33
 # How a stream is named in the DLPack protocol: 1 is the legacy default stream.
 _DLPACK_LEGACY_STREAM = 1
-# Where a host fill may find a borrowed tensor: CPU and pinned (CUDA host) memory.
+# Pinned host memory (torch's pin_memory()): filled on the host, as CPU memory is.
 _DLPACK_CUDA_HOST = 3
 # The type of a PyCapsule (types.CapsuleType only exists from Python 3.13 on).
 _CAPSULE = type(datetime.datetime_CAPI)
@@ -257,7 +257,7 @@ def host_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> Iterator[np.n
         yield _checks.prepare_out(out, shape, dtype)
         return
     kind, _ = dlpack_device(out)
-    if kind != DLPACK_CPU:
+    if kind not in (DLPACK_CPU, _DLPACK_CUDA_HOST):  # pinned memory is host memory too
         raise ValueError(
             f"out is on DLPack device type {kind}; fastinit fills host and CUDA memory"
         )
