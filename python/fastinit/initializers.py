@@ -286,7 +286,8 @@ def _variance_scaling_params(
             raise ValueError(f"gain={gain:g}: gain² overflows float64")
         arguments = {"gain": gain}
     _checks.check_choice("mode", mode, MODES)
-    distribution = _DISTRIBUTION_ALIASES.get(distribution, distribution)
+    if type(distribution) is str:
+        distribution = _DISTRIBUTION_ALIASES.get(distribution, distribution)
     _checks.check_choice("distribution", distribution, DISTRIBUTIONS)
     layout, in_axis, out_axis, batch_axis, fan_in, fan_out = fan_arguments
     _checks.check_choice("layout", layout, LAYOUT_NAMES)
