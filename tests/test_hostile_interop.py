@@ -699,6 +699,11 @@ ARGUMENTS = {
     "xavier_normal_-gain": ("gain", lambda m, t, v: m.xavier_normal_(t, gain=v)),
     "kaiming_uniform_-a": ("a", lambda m, t, v: m.kaiming_uniform_(t, a=v)),
     "kaiming_normal_-a": ("a", lambda m, t, v: m.kaiming_normal_(t, a=v)),
+    "kaiming_uniform_-mode": ("mode", lambda m, t, v: m.kaiming_uniform_(t, mode=v)),
+    "kaiming_normal_-nonlinearity": (
+        "nonlinearity",
+        lambda m, t, v: m.kaiming_normal_(t, nonlinearity=v),
+    ),
     "orthogonal_-gain": ("gain", lambda m, t, v: m.orthogonal_(t, gain=v)),
     "constant_-val": ("val", lambda m, t, v: m.constant_(t, v)),
     "dirac_-groups": ("groups", lambda m, t, v: m.dirac_(t.view(2, 2, 3), groups=v)),

@@ -449,6 +449,8 @@ def _kaiming_std(tensor: torch.Tensor, a: float, mode: str, nonlinearity: str) -
     if 0 in _tensor(tensor).shape:
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
         return None
+    if not isinstance(mode, str):  # torch would call mode.lower(): AttributeError
+        raise TypeError(f"mode must be 'fan_in' or 'fan_out', got {type(mode).__name__}")
     fan = torch.nn.init._calculate_correct_fan(tensor, mode)
     try:
         gain = torch.nn.init.calculate_gain(nonlinearity, a)
