@@ -624,6 +624,172 @@ case(
 )
 case("normal-std=1e39-float32", ValueError, r"std.*float32", _sampler("normal"), (4, 6), std=1e39)
 
+# ---- values are computed in float32, whatever the output dtype (issue 11, A1-A5) ---------
+f64 = {"dtype": "float64", "out": valid_out((4, 6), np.float64)}
+case("uniform-low=-1e300", ValueError, r"\blow\b", un, (4, 6), low=-1e300, out=valid_out((4, 6)))
+case(
+    "uniform-low=-1e300-high=1e300-float64",
+    ValueError,
+    r"\blow\b",
+    un,
+    (4, 6),
+    low=-1e300,
+    high=1e300,
+    **f64,
+)
+case("uniform-high=1e39-float64", ValueError, r"\bhigh\b", un, (4, 6), high=1e39, **f64)
+case("normal-std=1e38-float64", ValueError, r"\bstd\b", _sampler("normal"), (4, 6), std=1e38, **f64)
+case(
+    "normal-mean=1e39-float64",
+    ValueError,
+    r"\bmean\b",
+    _sampler("normal"),
+    (4, 6),
+    mean=1e39,
+    **f64,
+)
+case(
+    "truncated_normal-std=3.4e38",
+    ValueError,
+    r"\bstd\b",
+    tn,
+    (4, 6),
+    std=3.4e38,
+    a=-1.0,
+    out=valid_out((4, 6)),
+)
+case("truncated_normal-a=-1e300-float64", ValueError, r"\ba\b", tn, (4, 6), a=-1e300, **f64)
+case(
+    "truncated_normal-upper-beyond-float32",
+    ValueError,
+    r"\bupper\b",
+    tn,
+    (4, 6),
+    std=1e30,
+    upper=1e10,
+    **f64,
+)
+for name in ("orthogonal", "he_normal", "glorot_uniform"):
+    case(
+        f"{name}-gain=1e300-float64",
+        ValueError,
+        r"\bgain\b",
+        _sampler(name),
+        (4, 6),
+        gain=1e300,
+        **f64,
+    )
+case(
+    "variance_scaling-scale=1e300-fan_in=1e-300",
+    ValueError,
+    r"\bscale\b",
+    vs,
+    (4, 6),
+    scale=1e300,
+    fan_in=1e-300,
+    **f64,
+)
+case(
+    "constant-1e300-float32",
+    ValueError,
+    r"\bvalue\b",
+    fi.constant,
+    (4, 6),
+    1e300,
+    out=valid_out((4, 6)),
+)
+
+# ---- reals too large for a float, and names that are not text (issue 11, A11) ------------
+for name, keyword in (
+    ("normal", "std"),
+    ("normal", "mean"),
+    ("uniform", "high"),
+    ("truncated_normal", "b"),
+    ("variance_scaling", "scale"),
+    ("he_uniform", "gain"),
+    ("orthogonal", "gain"),
+    ("dirac", "gain"),
+    ("identity", "gain"),
+    ("glorot_normal", "fan_in"),
+):
+    case(
+        f"{name}-{keyword}=2^1024",
+        OverflowError,
+        rf"\b{keyword}\b",
+        _sampler(name),
+        SHAPED[name],
+        **{keyword: 2**1024},
+        out=valid_out(SHAPED[name]),
+    )
+case("constant-value=2^1024", OverflowError, r"\bvalue\b", fi.constant, (4, 6), 2**1024)
+case(
+    "calculate_gain-leaky_relu-param=2^1024",
+    OverflowError,
+    r"\bparam\b",
+    fi.calculate_gain,
+    "leaky_relu",
+    2**1024,
+)
+for name in SEEDED:
+    case(
+        f"{name}-stream-lone-surrogate",
+        ValueError,
+        r"\bstream\b",
+        _sampler(name),
+        SHAPED[name],
+        stream="\udcff",
+        out=valid_out(SHAPED[name]),
+    )
+    case(
+        f"{name}-seed=10^5000",
+        OverflowError,
+        r"\bseed\b",
+        getattr(fi, name),
+        SHAPED[name],
+        10**5000,
+        out=valid_out(SHAPED[name]),
+    )
+case(
+    "random_bits-stream-lone-surrogate",
+    ValueError,
+    r"\bstream\b",
+    _random_bits,
+    4,
+    stream="a\ud800",
+)
+case("stream_id-lone-surrogate", ValueError, r"\bname\b", fi.stream_id, "\udcff")
+
+# ---- fan arguments are checked even when the fans are given (issue 11, A8/A9) ------------
+for name in FAN_BASED:
+    fn = _sampler(name)
+    for keyword, bad, exc in (
+        ("in_axis", "0", TypeError),
+        ("in_axis", True, TypeError),
+        ("out_axis", 1.0, TypeError),
+        ("batch_axis", {0}, TypeError),
+        ("batch_axis", (False,), TypeError),
+    ):
+        case(
+            f"{name}-{keyword}={bad!r}-with-fan_in",
+            exc,
+            keyword,
+            fn,
+            (4, 6),
+            fan_in=6,
+            fan_out=4,
+            **{keyword: bad},
+            out=valid_out((4, 6)),
+        )
+case("compute_fans-in_axis=True", TypeError, r"in_axis", fi.compute_fans, (3, 4), in_axis=True)
+case(
+    "compute_fans-batch_axis=(2.0,)",
+    TypeError,
+    r"batch_axis",
+    fi.compute_fans,
+    (3, 4, 5),
+    batch_axis=(2.0,),
+)
+
 # ---- structure ---------------------------------------------------------------------------
 case(
     "identity-3d",
