@@ -472,6 +472,25 @@ def test_pinned_host_memory_is_filled_on_the_host(claimed):
     np.testing.assert_array_equal(memory, fi.uniform(SHAPE, SEED))
 
 
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"max_version": "1.0"}, r"^max_version must be a pair of integers"),
+        ({"max_version": (1,)}, r"^max_version must be a pair of integers"),
+        ({"max_version": (1.0, 0)}, r"^max_version must be a pair of integers"),
+        ({"dl_device": 1}, r"^dl_device must be a pair of integers"),
+        ({"dl_device": ("cpu", 0)}, r"^dl_device must be a pair of integers"),
+        ({"copy": "no"}, r"^copy must be a bool or None, got str"),
+    ],
+    ids=["version-str", "version-short", "version-float", "device-int", "device-str", "copy"],
+)
+def test_as_dlpack_export_arguments_are_checked(keywords, message):
+    # The consumer's side of the protocol: a malformed request names its argument.
+    exporter = fi.as_dlpack(np.zeros(SHAPE, dtype=np.float32))
+    with pytest.raises(TypeError, match=message):
+        exporter.__dlpack__(**keywords)
+
+
 # ---------------------------------------------------------------------------
 # A12: fastinit.torch on odd tensors, against torch.nn.init on the same input
 # ---------------------------------------------------------------------------

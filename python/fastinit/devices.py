@@ -107,13 +107,24 @@ def check_device(device: Any) -> int | None:
 def _export_options(producer: Any, max_version: Any, dl_device: Any, copy: Any) -> bool:
     """Checks __dlpack__'s dl_device and copy for a producer that exports its own memory
     where it is; returns whether the consumer reads versioned (1.x) capsules."""
-    if dl_device is not None and tuple(dl_device) != producer.__dlpack_device__():
+    if dl_device is not None and _pair("dl_device", dl_device) != producer.__dlpack_device__():
         raise BufferError(f"{type(producer).__name__} cannot be exported to device {dl_device}")
+    if copy is not None and not isinstance(copy, bool):
+        raise TypeError(f"copy must be a bool or None, got {type(copy).__name__}")
     if copy:
         raise BufferError(
             f"{type(producer).__name__} exports its own memory; copy=True is not supported"
         )
-    return max_version is not None and tuple(max_version)[0] >= 1
+    return max_version is not None and _pair("max_version", max_version)[0] >= 1
+
+
+def _pair(name: str, value: Any) -> tuple[int, int]:
+    """A DLPack (device type, id) or (major, minor) version: two integers."""
+    try:
+        first, second = value
+        return _dlpack_integer(first), _dlpack_integer(second)
+    except Exception as error:
+        raise TypeError(f"{name} must be a pair of integers, got {value!r:.60}") from error
 
 
 class CudaArray:
