@@ -491,8 +491,8 @@ def test_an_error_while_writing_leaves_nothing(
     else:
         layouts = checkpoint.plan(spec, max_shard_size=20_000 if sharded else None, metadata={})
         assert len(layouts) == (4 if sharded else 1)
-        folder = "out/" if sharded else ""  # beside the finals, or in the parent if none yet
-        expected = [f"{folder}.{f.name}.fastinit-{os.getpid()}.tmp" for f in layouts]
+        staging = f".out.fastinit-{os.getpid()}.staging"  # beside the output, built whole
+        expected = [staging] + [f"{staging}/{f.name}" for f in layouts]
         assert visible == sorted(expected)
     assert raised.type is error, f"{raised.type.__name__} raised instead of {error.__name__}"
 
@@ -619,11 +619,9 @@ def test_a_killed_writer_leaves_no_final_file(tmp_path, big_spec_file, kind):
         assert visible == [] and len(set(unnamed)) == 4  # four reserved files, none named
         assert listing(work) == []
     else:
-        assert visible == sorted(f".{n}.fastinit-{child.pid}.tmp" for n in finals)
-        # A SIGKILL cannot be cleaned up after: at most the dead writer's own temporaries.
-        for name in listing(work):
-            match = TEMPORARY_NAME.fullmatch(name)
-            assert match and match["final"] in finals and int(match["pid"]) == child.pid
+        staging = f".out.fastinit-{child.pid}.staging"  # the dead writer's, for the next run
+        assert visible == sorted([staging] + [f"{staging}/{n}" for n in finals])
+        assert listing(work) == visible
 
 
 @pytest.mark.skipif(not LINUX, reason="O_TMPFILE is Linux's")
@@ -1072,10 +1070,10 @@ def test_config_dtype_follows_the_weights(tmp_path):
 def test_a_failed_index_takes_the_linked_shards_with_it(tmp_path, monkeypatch):
     real = checkpoint.write_small
 
-    def failing(path, text, force):
+    def failing(path, text):
         if path.name == checkpoint.INDEX_FILE:
             raise OSError(28, "No space left on device")
-        return real(path, text, force)
+        return real(path, text)
 
     monkeypatch.setattr(checkpoint, "write_small", failing)
     spec = small_spec("float32")._replace(config={"model_type": "toy"})

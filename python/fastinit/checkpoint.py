@@ -6,14 +6,16 @@
 The jobs are split by module: `_format` (layout, header, index, reading), `_durable`
 (temporary files, reservation, fsync, link, signals), `_windows` (generation of a
 file's bytes window by window: O_DIRECT double buffer or mapped pages); this module
-strings them together for `write` and `verify`. An error, Ctrl-C or SIGTERM removes
-every temporary file; a SIGKILL leaves none behind where O_TMPFILE was available.
-Existing outputs are replaced only with force=True.
+strings them together for `write` and `verify`. The output holds the complete old
+checkpoint or the complete new one at every instant; an error, Ctrl-C or SIGTERM
+removes everything the write made, and what a SIGKILL leaves is removed by the next
+write. Existing outputs are replaced only with force=True.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -27,11 +29,9 @@ import numpy as np
 
 from . import _checks, _windows
 from ._durable import (
-    Output,
-    fsync_directory,
-    link,
-    open_temporary,
+    Replacement,
     reserve,
+    step,
     terminate_as_interrupt,
     write_small,
 )
@@ -93,6 +93,7 @@ class WriteResult(NamedTuple):
     index: Path | None
     bytes: int
     seconds: float
+    leftovers: list[Path] = []  # what dead writers had left beside the output, now removed
 
 
 def write(
@@ -108,7 +109,12 @@ def write(
     """Writes `spec` as safetensors: to `output` itself if it ends in ".safetensors" (one
     file), else into the directory `output` (model.safetensors, or shards of at most
     max_shard_size bytes plus model.safetensors.index.json, and config.json when the
-    spec carries one). progress: a bar on stderr (default: when stderr is a terminal)."""
+    spec carries one). progress: a bar on stderr (default: when stderr is a terminal).
+
+    `output` holds its complete old checkpoint or the complete new one at every instant:
+    the new one is built beside it and put in its place in one atomic step (see
+    `_durable`). In an existing directory, force replaces the old checkpoint's files (the
+    ones that refuse the write without it) and keeps every other file."""
     started = time.perf_counter()
     target = Path(output)
     single = target.suffix == ".safetensors"
@@ -122,65 +128,81 @@ def write(
     finals = [target] if single else [directory / layout.name for layout in layouts]
     index = None if single or len(layouts) == 1 else directory / INDEX_FILE
     config = None if single or spec.config is None else directory / "config.json"
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"directory {target.parent} does not exist")
+    # A symlinked output keeps its link: the checkpoint is replaced where it points.
+    place = Path(os.path.realpath(target)) if target.is_symlink() else target
+    _check_place(place, single)
+
+    def replaced(folder: Path) -> set[str]:  # the old checkpoint's files, not carried over
+        names = {path.name for path in checkpoint_files_in(folder)}
+        if config is not None and os.path.lexists(folder / config.name):
+            names.add(config.name)
+        return names
+
+    replacement = Replacement(place, single=single, force=force, replaced=replaced)
+    leftovers = replacement.sweep()
     if not force:
         existing = [p for p in [*finals, index, config] if p is not None and p.exists()]
         existing += [] if single else checkpoint_files_in(directory)
         if existing:
             raise FileExistsError(f"{existing[0]} exists; pass force=True (--force) to replace it")
-    parent = directory if directory.exists() else directory.parent
-    if not parent.is_dir():
-        raise FileNotFoundError(f"directory {parent} does not exist")
     total = sum(layout.size for layout in layouts)
     bar = Progress(total, sys.stderr.isatty() if progress is None else progress)
-    outputs: list[Output] = []
-    written: list[Path] = []  # final names given so far: removed again if a later step fails
     try:
         with terminate_as_interrupt():
+            outputs = []
             for layout, final in zip(layouts, finals, strict=True):
-                out = open_temporary(parent, final, layout)
-                outputs.append(out)
+                out = replacement.open(layout, final)
                 reserve(out.fd, layout.size, str(final))
+                step("reserved", final)
+                outputs.append(out)
             for out in outputs:
                 if not (
                     _windows.DIRECT_IO and fill_file_direct(out, spec.seed, window, threads, bar)
                 ):
                     fill_file_mapped(out, spec.seed, window, threads, bar)
+                step("generated", out.final)
             # N.B. only now: an fsync per shard would stall generation while the shard
             # drains, where the kernel can write one shard back while we fill the next.
             for out in outputs:
                 os.fsync(out.fd)
-            directory.mkdir(exist_ok=True)
+                step("fsynced", out.final)
             for out in outputs:
-                link(out, force)
-                written.append(out.final)
+                replacement.link(out)
             if config is not None:
-                write_small(config, json.dumps(_config_for(spec), indent=2) + "\n", force)
-                written.append(config)
+                text = json.dumps(_config_for(spec), indent=2) + "\n"
+                write_small(replacement.staged(config.name), text)
+                step("written", config)
             if index is not None:
                 weight_map = {e.tensor.name: f.name for f in layouts for e in f.entries}
                 document = {
                     "metadata": {"total_size": sum(nbytes(t) for t in spec.tensors)},
                     "weight_map": dict(sorted(weight_map.items())),
                 }
-                write_small(index, json.dumps(document, indent=2) + "\n", force)
-                written.append(index)
-            if not single:  # with force: an older checkpoint's other files must not linger
-                for stale in set(checkpoint_files_in(directory)) - set(written):
-                    stale.unlink()
-            fsync_directory(directory)
-            written = []
+                write_small(replacement.staged(index.name), json.dumps(document, indent=2) + "\n")
+                step("written", index)
+            replacement.commit()
     finally:
-        for path in written:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
         bar.close()
-        for out in outputs:
-            if out.fd >= 0:
-                os.close(out.fd)
-            for path in ([out.temporary] if out.temporary else []) + out.extra:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-    return WriteResult(finals, index, total, time.perf_counter() - started)
+        replacement.close()
+    return WriteResult(finals, index, total, time.perf_counter() - started, leftovers)
+
+
+def _check_place(place: Path, single: bool) -> None:
+    """Refuses outputs that cannot be replaced whole, before anything is written."""
+    if single and place.is_dir():
+        raise IsADirectoryError(f"{place} is a directory: a .safetensors output is one file")
+    if single or not os.path.lexists(place):
+        return
+    if not place.is_dir():
+        raise NotADirectoryError(f"{place} exists and is not a directory")
+    if os.stat(place).st_dev != os.stat(place.parent).st_dev:
+        raise OSError(
+            errno.EXDEV,
+            f"{place} is a mount point: a checkpoint directory is built beside it and put in "
+            "its place whole, which needs one file system; write into a directory inside it",
+        )
 
 
 # ---------------------------------------------------------------------------

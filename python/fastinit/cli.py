@@ -28,6 +28,7 @@ import numpy as np
 
 from . import __version__, checkpoint, initializers, specs
 from ._checks import check_dtype
+from ._durable import CommittedInterrupt
 from .fans import compute_fans
 
 # Kurtosis (mu4 / sigma^4) of each distribution, for the standard error of the std.
@@ -109,10 +110,17 @@ def _init(args: argparse.Namespace) -> int:
             spec = specs.with_dtype(spec, args.dtype)
     if args.seed is not None:
         spec = specs.with_seed(spec, args.seed)
-    result = checkpoint.write(
-        spec, args.output, max_shard_size=args.max_shard_size, threads=args.threads,
-        force=args.force,
-    )  # fmt: skip
+    try:
+        result = checkpoint.write(
+            spec, args.output, max_shard_size=args.max_shard_size, threads=args.threads,
+            force=args.force,
+        )  # fmt: skip
+    except CommittedInterrupt:  # too late to stop: the new checkpoint was already in place
+        print(
+            f"fastinit: interrupted; {args.output} holds the complete new checkpoint",
+            file=sys.stderr,
+        )
+        return 130
     names = ", ".join(path.name for path in result.files)
     if result.index is not None:
         names = f"{len(result.files)} shards + {result.index.name}"
