@@ -74,13 +74,14 @@ PRESETS: tuple[str, ...] = ("gpt2", "llama-3-8b", "llama-3.2-1b", "mistral-7b", 
 # Real documents nest a few levels (a spec: 4, Hugging Face configs: under 10); deeper
 # ones are refused before anything recurses over them (json, repr, copies).
 MAX_DEPTH = 64
-# The largest real checkpoints hold under 100k tensors (Llama-3.1-405B: 1,138; a
+# The largest real checkpoints hold under 100k tensors (Llama-3.1-405B: 1,137; a
 # bfloat16 mixture of 384 experts x 60 layers: ~70k): a million is not a model.
 MAX_TENSORS = 1_000_000
 # 4 EiB per tensor and in all: every offset and file size fits in a signed 64-bit
 # integer with room to spare for the headers.
 MAX_BYTES = 1 << 62
 _ITEMSIZE = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2}
+_LEAVES = frozenset({str, int, float, bool, type(None)})  # JSON's scalars, as json.load gives
 
 
 class TensorSpec(NamedTuple):
@@ -147,10 +148,11 @@ def _check_count(entries: Any) -> None:
 
 
 def _checked_tensors(
-    entries: Iterable[Any], default_dtype: str, seed: int
+    entries: Iterable[Any], default_dtype: str, seed: int, given: Any = None
 ) -> tuple[TensorSpec, ...]:
     """Each entry checked in turn (at most MAX_TENSORS of them, as _check_count made sure):
-    fields, unique name, bytes, then a sample of one element by its real sampler."""
+    fields, unique name, bytes, then a sample of one element by its real sampler. With
+    `given` (the tensors the entries came from), a tensor that passes unchanged is kept."""
     tensors: list[TensorSpec] = []
     first_index: dict[str, int] = {}
     total = 0
@@ -170,6 +172,8 @@ def _checked_tensors(
                 f"bytes; a spec may need at most 2^62 (fastinit.specs.MAX_BYTES)"
             )
         _try_sampler(index, tensor, seed)
+        if given is not None and _same(given[index], tensor):
+            tensor = given[index]
         tensors.append(tensor)
     return tuple(tensors)
 
@@ -198,11 +202,9 @@ def check_depth(what: str, value: Any, *, depth: int = 0) -> None:
         if deepest.get(id(node), 0) >= level:
             continue
         deepest[id(node)] = level
-        pending.extend(
-            (child, level)
-            for child in children
-            if isinstance(child, (list, tuple, dict)) or isinstance(child, Mapping)
-        )
+        for child in children:
+            if type(child) not in _LEAVES:  # the common case, without isinstance
+                pending.append((child, level))
 
 
 def spec_to_json(spec: ModelSpec) -> dict[str, Any]:
@@ -306,11 +308,7 @@ def check_spec(spec: ModelSpec) -> ModelSpec:
     config = _config(spec.config)
     if not spec.tensors:
         raise ValueError("spec tensors must not be empty")
-    checked = _checked_tensors(map(_entry, spec.tensors), "float32", seed)
-    tensors = tuple(
-        given if _same(given, made) else made
-        for given, made in zip(spec.tensors, checked, strict=True)
-    )
+    tensors = _checked_tensors(map(_entry, spec.tensors), "float32", seed, spec.tensors)
     return ModelSpec(seed, tensors, config)
 
 
