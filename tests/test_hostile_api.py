@@ -123,6 +123,19 @@ def test_truncated_normal_bounds_beyond_float32_are_refused(bounds, argument):
         fi.truncated_normal((8,), 0, std=std, dtype="float64", **bounds)
 
 
+@pytest.mark.parametrize(
+    "bounds", [{"a": FLOAT32_MAX, "b": math.inf}, {"a": -math.inf, "b": -FLOAT32_MAX}]
+)
+def test_truncated_normal_beyond_the_largest_float32_is_refused(bounds):
+    # Found by the fuzz test: the float32 strictly inside a bound of ±FLOAT32_MAX is
+    # ±inf, so the clamp made every value infinite.
+    mean = math.copysign(FLOAT32_MAX, bounds["b"])
+    out = poisoned((64,))
+    with refused(ValueError, "a"):
+        fi.truncated_normal((64,), 7, mean=mean, std=5e-324, out=out, **bounds)
+    assert (out.view(np.uint8) == POISON).all()
+
+
 def test_truncated_normal_with_an_infinite_bound_is_finite():
     x = fi.truncated_normal((1 << 16,), 3, a=-math.inf, b=3e38)
     assert np.isfinite(x).all()
@@ -979,3 +992,42 @@ def test_fuzz_hostile_arguments(name, fuzz_dir):
 
     with address_space_capped():
         run()
+
+
+# Magnitudes at the edges of float32 and float64, both signs: where intermediates overflow.
+EXTREME_MAGNITUDES = (0.0, 5e-324, 1e-45, 1e-39, 1e-30, 1.0, 1e30, 1e37, 1e38, 3e38, FLOAT32_MAX)
+EXTREME_MAGNITUDES += (3.4028235677973366e38, 1e39, 1e300)  # the first rounds to float32 inf
+EXTREME = st.sampled_from(sorted({s * m for m in EXTREME_MAGNITUDES for s in (1.0, -1.0)}))
+EXTREME_POSITIVE = st.sampled_from([m for m in EXTREME_MAGNITUDES if m > 0])
+EXTREME_CALLS = {
+    "normal": {"mean": EXTREME, "std": EXTREME_POSITIVE},
+    "uniform": {"low": EXTREME, "high": EXTREME},
+    "truncated_normal": {"mean": EXTREME, "std": EXTREME_POSITIVE, "a": EXTREME, "b": EXTREME},
+    "variance_scaling": {"scale": EXTREME_POSITIVE, "fan_in": EXTREME_POSITIVE},
+    "he_uniform": {"gain": EXTREME_POSITIVE, "fan_in": EXTREME_POSITIVE},
+    "orthogonal": {"gain": EXTREME_POSITIVE},
+    "constant": {"value": EXTREME},
+}
+
+
+@given(data=st.data())
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+def test_extreme_magnitudes_give_finite_values_in_range_or_a_named_refusal(data):
+    name = data.draw(st.sampled_from(sorted(EXTREME_CALLS)), label="sampler")
+    keywords = {key: data.draw(s, label=key) for key, s in EXTREME_CALLS[name].items()}
+    keywords["dtype"] = data.draw(st.sampled_from(DTYPE_NAMES), label="dtype")
+    if name == "truncated_normal" and data.draw(st.booleans(), label="one-sided"):
+        keywords["b"] = math.inf
+    if name == "variance_scaling":
+        keywords["distribution"] = data.draw(st.sampled_from(["normal", "uniform"]))
+    shape = (8, 8) if name == "orthogonal" else (4096,)
+    fn = getattr(fi, name)
+    positional = {"shape": shape} if name == "constant" else {"shape": shape, "seed": 7}
+    if name == "constant":
+        positional["value"] = keywords.pop("value")
+    result, error = invoke(fn, positional, keywords)
+    call = {**positional, **keywords}
+    if error is None:
+        check_result(name, call, result)
+    else:
+        assert_refusal_is_clean(name, call, error)

@@ -306,4 +306,11 @@ def check_params(params: Any, dtype: np.dtype, arguments: dict[str, Any]) -> Non
             f"{named_arguments(arguments)}: the transform's float32 constants overflow "
             f"(every value is computed in float32, whose largest value is {FLOAT32_MAX:.6g})"
         )
+    # N.B. the float32 strictly above a lower bound of FLOAT32_MAX is inf: the clamp
+    # would then make every value infinite.
+    if params.lo == math.inf or params.hi == -math.inf:
+        raise ValueError(
+            f"{named_arguments(arguments)}: the interval holds no finite float32 value "
+            f"(every value is computed in float32, whose largest value is {FLOAT32_MAX:.6g})"
+        )
     check_representable(params.max_magnitude, dtype, arguments)

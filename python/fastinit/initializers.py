@@ -381,7 +381,8 @@ def truncated_normal(
     Bounds either in units of std around the mean, `lower` / `upper` (default -2, 2:
     the Keras/JAX convention), or absolute, `a` / `b` (torch.nn.init.trunc_normal_'s
     names, default -2, 2). `std` is that of the underlying normal, so the result's
-    std is smaller (0.8796 std for ±2). Infinite bounds are allowed.
+    std is smaller (0.8796 std for ±2). Infinite bounds are allowed; finite ones, the
+    mean and std·√2 must lie within float32's range, in which every value is computed.
     """
     request = _request(shape, seed, dtype, stream, region, threads, device)
     mean, std = _normal_arguments(mean, std, positive=True)
@@ -459,7 +460,8 @@ def normal(
     """Normal(mean, std) by inverse CDF: mean + std sqrt(2) erfinv(x), x on a 2^24-point grid.
 
     The grid bounds |values - mean| by 5.42 std (a true normal exceeds that with
-    probability 6e-8); docs/stream.md gives the exact formula.
+    probability 6e-8); docs/stream.md gives the exact formula. Values are computed in
+    float32 for every dtype: |mean| + 5.42 std must fit float32 (and the output dtype).
     """
     request = _request(shape, seed, dtype, stream, region, threads, device)
     params, arguments = _cached(_normal_params, mean, std)
@@ -488,7 +490,9 @@ def uniform(
     """Uniform on the open interval (low, high): mid + half x, x on a 2^24-point grid.
 
     Symmetric intervals stay exactly symmetric; float32 values never equal low or
-    high (narrower output dtypes may round onto them).
+    high (narrower output dtypes may round onto them). Values are computed in float32
+    for every dtype, so low and high must lie within float32's range (±3.4028235e38),
+    and within the output dtype's for float16 / bfloat16.
     """
     request = _request(shape, seed, dtype, stream, region, threads, device)
     params, arguments = _cached(_uniform_params, low, high)
