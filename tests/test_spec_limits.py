@@ -239,7 +239,7 @@ def test_blueprints_count_and_size_exactly():
         build = specs._build_gpt2 if config["model_type"] == "gpt2" else specs._build_llama_family
         blueprint = build(config["model_type"], fields)
         tensors = spec_from_config(config).tensors
-        assert blueprint.count() == len(tensors)
+        assert blueprint.tensor_count() == len(tensors)
         assert sum(math.prod(shape) * n for _, shape, n in blueprint.kinds()) == sum(
             math.prod(t.shape) for t in tensors
         )

@@ -106,8 +106,9 @@ class ModelSpec(NamedTuple):
 def spec_from_json(document: Mapping[str, Any]) -> ModelSpec:
     """The spec of a JSON document (parsed), after checking all of it.
 
-    Every error is a ValueError or TypeError raised before anything is sampled;
-    errors in a tensor name it (and give its index). docs/spec.md has the schema.
+    Every error is a ValueError or TypeError raised before anything is written (each
+    tensor's sampler draws one element, as its check); errors in a tensor name it (and
+    give its index). docs/spec.md has the schema and the limits.
     """
     if not isinstance(document, Mapping):
         raise TypeError(f"a spec must be a JSON object, got {type(document).__name__}")
@@ -115,7 +116,7 @@ def spec_from_json(document: Mapping[str, Any]) -> ModelSpec:
     _check_count(entries)
     for key, value in document.items():  # the tensors are walked one by one, below
         if key != "tensors":
-            check_depth(f"spec {key}", value, depth=1)
+            _check_depth(f"spec {key}", value, depth=1)
     if document.get("format") != SPEC_FORMAT:
         hint = ""
         if "format" not in document and "model_type" in document:
@@ -157,7 +158,7 @@ def _checked_tensors(
     first_index: dict[str, int] = {}
     total = 0
     for index, entry in enumerate(entries):
-        check_depth(_where(index), entry, depth=2)
+        _check_depth(_where(index), entry, depth=2)
         tensor = _tensor(index, entry, default_dtype)
         if tensor.name in first_index:
             raise ValueError(
@@ -178,7 +179,7 @@ def _checked_tensors(
     return tuple(tensors)
 
 
-def check_depth(what: str, value: Any, *, depth: int = 0) -> None:
+def _check_depth(what: str, value: Any, *, depth: int = 0) -> None:
     """Refuses JSON-like data (mappings, lists, tuples) nested more than MAX_DEPTH levels
     deep, counting from `depth` (the levels above it), without recursing. A circular
     structure is infinitely deep; a container shared by several parents is walked again
@@ -288,7 +289,7 @@ def _read_json(path: str | Path, *, unique_keys: bool) -> Any:
             ) from None
         except ValueError as error:  # a repeated key, bytes that are not UTF-8
             raise ValueError(f"{path}: {error}") from None
-    check_depth(str(path), document)
+    _check_depth(str(path), document)
     return document
 
 
@@ -303,7 +304,7 @@ def check_spec(spec: ModelSpec) -> ModelSpec:
     if not isinstance(spec.tensors, (list, tuple)):
         raise TypeError(f"spec tensors must be a list, got {type(spec.tensors).__name__}")
     _check_count(spec.tensors)
-    check_depth("spec config", spec.config, depth=1)
+    _check_depth("spec config", spec.config, depth=1)
     seed = _seed(spec.seed)
     config = _config(spec.config)
     if not spec.tensors:
@@ -580,7 +581,7 @@ def spec_from_config(
     """
     if not isinstance(config, Mapping):
         raise TypeError(f"config must be a JSON object, got {type(config).__name__}")
-    check_depth("config", config)
+    _check_depth("config", config)
     model_type = config.get("model_type")
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise ValueError(
@@ -607,7 +608,7 @@ def spec_from_config(
 def _check_size(model_type: str, blueprint: _Blueprint, dtype: str) -> None:
     """Refuses a model of more than MAX_TENSORS tensors or MAX_BYTES bytes (one tensor
     or all), from its blueprint: nothing is built yet."""
-    count = blueprint.count()
+    count = blueprint.tensor_count()
     if count > MAX_TENSORS:
         raise ValueError(
             f"{model_type} config: {blueprint.layers:,} layers make {count:,} tensors; a spec "
@@ -714,7 +715,7 @@ class _Blueprint(NamedTuple):
     layers: int
     tail: list[_Row]
 
-    def count(self) -> int:
+    def tensor_count(self) -> int:
         return len(self.head) + self.layers * len(self.block) + len(self.tail)
 
     def kinds(self) -> Iterator[tuple[str, tuple[int, ...], int]]:
@@ -730,8 +731,8 @@ class _Blueprint(NamedTuple):
         """(index in rows(), row) of the head, the first layer and the tail."""
         yield from enumerate(self.head)
         if self.layers:
-            for k, (name, *rest) in enumerate(self.block):
-                yield len(self.head) + k, (f"{self.prefix}0.{name}", *rest)  # type: ignore[misc]
+            for k, (name, shape, init, params, zero_rows) in enumerate(self.block):
+                yield len(self.head) + k, (f"{self.prefix}0.{name}", shape, init, params, zero_rows)
         first_tail = len(self.head) + self.layers * len(self.block)
         for k, row in enumerate(self.tail):
             yield first_tail + k, row
@@ -740,8 +741,8 @@ class _Blueprint(NamedTuple):
         yield from self.head
         for i in range(self.layers):
             prefix = f"{self.prefix}{i}."
-            for name, *rest in self.block:
-                yield (prefix + name, *rest)  # type: ignore[misc]
+            for name, shape, init, params, zero_rows in self.block:
+                yield prefix + name, shape, init, params, zero_rows
         yield from self.tail
 
 
