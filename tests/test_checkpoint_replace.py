@@ -659,3 +659,32 @@ def test_a_signal_while_committing_waits_for_the_commit(tmp_path, monkeypatch, r
             write_new(work, scenario)
         assert caught.type is raised
         check_old_or_new(work, scenario, references[name], expected)
+
+
+def test_a_signal_python_swallowed_still_stops_the_write(tmp_path, monkeypatch, references):
+    """Python drops an exception raised in a weakref callback or __del__: a SIGTERM whose
+    KeyboardInterrupt was raised there is raised again at the next step (a campaign of
+    random SIGTERMs found writes that ignored one and finished)."""
+    name, scenario = "single-to-sharded", SCENARIOS["single-to-sharded"]
+    work = tmp_path / "work"
+    prepare(work, scenario)
+    swallowed, later = [], []
+
+    def hook(step, path):
+        if swallowed:
+            later.append(step)
+        elif step == "generated":
+            handler = signal.getsignal(signal.SIGTERM)
+            try:
+                handler(signal.SIGTERM, None)  # as if run inside a weakref callback
+            except KeyboardInterrupt as error:
+                swallowed.append(error)
+
+    monkeypatch.setattr(_durable, "step_hook", hook)
+    with pytest.raises(KeyboardInterrupt, match=f"signal {int(signal.SIGTERM)}"):
+        write_new(work, scenario)
+    assert len(swallowed) == 1 and later == []  # stopped at the very next step
+    check_old_or_new(work, scenario, references[name], "old")
+    monkeypatch.setattr(_durable, "step_hook", None)
+    write_new(work, scenario)  # nothing pending is carried into the next write
+    check_old_or_new(work, scenario, references[name], "new")

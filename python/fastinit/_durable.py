@@ -52,6 +52,8 @@ from ._format import FileLayout
 # Test hook: called as step_hook(step, path) at every step of a write and its commit.
 step_hook: Callable[[str, Path | None], None] | None = None
 
+_signalled: list[int] = []  # the signal whose KeyboardInterrupt was raised while writing
+
 # The hidden names a writer leaves while it works (and a dead one leaves behind).
 LEFTOVER = re.compile(
     r"\.(?P<name>.+)\.fastinit-(?P<pid>\d+)(?:-\d+)?\.(?P<kind>tmp|new|staging|old)"
@@ -65,6 +67,11 @@ _RENAMEAT2_SYSCALL = {"x86_64": 316, "aarch64": 276, "riscv64": 276, "ppc64le": 
 
 
 def step(name: str, path: Path | None = None) -> None:
+    """Between two steps: raises a signal's KeyboardInterrupt that Python swallowed (it
+    drops exceptions raised in a weakref callback or __del__), then calls the test hook."""
+    if _signalled and threading.current_thread() is threading.main_thread():
+        signum = _signalled.pop()
+        raise KeyboardInterrupt(f"signal {signum}")
     if step_hook is not None:
         step_hook(name, path)
 
@@ -257,15 +264,17 @@ class Replacement:
         staging = self._staging_directory()
         os.fsync(self.staging_fd)
         step("staging-fsynced", staging)
-        with _locked(self.parent), _signals_deferred():
-            try:
-                self._swap(staging)
-                self._finish(step)
-            except BaseException:
-                if not self.committed:
+        with _locked(self.parent):
+            replacing = self._prepare_swap(staging)
+            with _signals_deferred():
+                try:
+                    self._swap(staging, replacing)
+                    self._finish(step)
+                except BaseException:
+                    if not self.committed:
+                        raise
+                    self._finish(lambda *_: None)  # the new one is in: tidy up, then raise
                     raise
-                self._finish(lambda *_: None)  # the new checkpoint is in: tidy up, then raise
-                raise
 
     def _commit_file(self) -> None:
         (out,) = self.outputs
@@ -285,24 +294,14 @@ class Replacement:
         _fsync_committed(self.parent, self.target)
         step("parent-fsynced", self.parent)
 
-    def _swap(self, staging: Path) -> None:
-        """The commit point: the staging directory takes the target's name."""
+    def _prepare_swap(self, staging: Path) -> bool:
+        """Under the parent's lock, before the commit point: whether the target exists;
+        if it does, refused without force where it holds a checkpoint, its other files
+        carried into the staging directory, and its lock taken until it is removed."""
         try:
             info = os.lstat(self.target)
         except FileNotFoundError:
-            info = None
-        if info is None:
-            try:
-                _renameat2(staging, self.target, _RENAME_NOREPLACE)
-            except FileExistsError:
-                raise _exists(self.target) from None
-            except OSError as error:
-                if error.errno not in _FLAGS_UNSUPPORTED:
-                    raise
-                os.rename(staging, self.target)  # absent, and writers hold the parent's lock
-            self._committed(None)
-            step("renamed", self.target)
-            return
+            return False
         if not stat.S_ISDIR(info.st_mode):
             raise NotADirectoryError(f"{self.target} exists and is not a directory")
         replaced = self.replaced(self.target)
@@ -314,6 +313,22 @@ class Replacement:
         self.old_fd = os.open(self.target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         if _try_lock(self.old_fd, blocking=False) is False:
             raise BlockingIOError(errno.EWOULDBLOCK, f"{self.target} is locked by another process")
+        return True
+
+    def _swap(self, staging: Path, replacing: bool) -> None:
+        """The commit point: the staging directory takes the target's name."""
+        if not replacing:
+            try:
+                _renameat2(staging, self.target, _RENAME_NOREPLACE)
+            except FileExistsError:
+                raise _exists(self.target) from None
+            except OSError as error:
+                if error.errno not in _FLAGS_UNSUPPORTED:
+                    raise
+                os.rename(staging, self.target)  # absent, and writers hold the parent's lock
+            self._committed(None)
+            step("renamed", self.target)
+            return
         try:
             _renameat2(staging, self.target, _RENAME_EXCHANGE)
         except OSError as error:
@@ -644,18 +659,26 @@ def remove_tree(path: Path, removing: Callable[[Path], None] | None = None) -> N
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise KeyboardInterrupt while writing, so cleanup runs."""
+    """SIGTERM and SIGHUP (and SIGINT, where it is Python's KeyboardInterrupt) raise
+    KeyboardInterrupt while writing, so cleanup runs; the next step raises it again if
+    Python swallowed it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(signum: int, frame: Any) -> None:
+        _signalled[:] = [signum]
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    numbers = [signal.SIGTERM, signal.SIGHUP]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        numbers.append(signal.SIGINT)
+    _signalled.clear()
+    previous = {s: signal.signal(s, interrupt) for s in numbers}
     try:
         yield
     finally:
+        _signalled.clear()
         for s, handler in previous.items():
             signal.signal(s, handler)
 
@@ -666,6 +689,8 @@ def _signals_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    if _signalled:  # one Python swallowed, before the commit: it still stops the write
+        raise KeyboardInterrupt(f"signal {_signalled.pop()}")
     pending: list[int] = []
     previous = {}
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
