@@ -245,6 +245,9 @@ def raise_at(index: int, check=None):
 def test_an_exception_at_any_step_keeps_old_or_new(
     tmp_path, monkeypatch, references, kind, name, exchange
 ):
+    """The invariant is checked at the step itself (the writer's own hidden files aside),
+    then after the exception: the old checkpoint before the commit point, the new one
+    from it on, and nothing else left in either case."""
     scenario = SCENARIOS[name]
     if not exchange:
         no_exchange(monkeypatch)
@@ -383,6 +386,10 @@ def writer_job(work: Path, scenario: Scenario, at: int, sig: str = "SIGKILL") ->
 def test_a_killed_writer_keeps_old_or_new_and_the_next_run_tidies(
     tmp_path, monkeypatch, capsys, references, zygote, kind, name, exchange
 ):
+    """C1/C2: killed while the old checkpoint's files are removed, the output held
+    nothing, or old files beside new ones that verify accepted; now it is exactly the new
+    one. C4: what the dead writer left (its staging directory, a named temporary) is
+    removed by the next write, which names it on stderr and in WriteResult.leftovers."""
     scenario = SCENARIOS[name]
     if not exchange:
         no_exchange(monkeypatch)

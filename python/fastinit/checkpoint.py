@@ -128,10 +128,11 @@ def write(
     finals = [target] if single else [directory / layout.name for layout in layouts]
     index = None if single or len(layouts) == 1 else directory / INDEX_FILE
     config = None if single or spec.config is None else directory / "config.json"
-    if not target.parent.is_dir():
-        raise FileNotFoundError(f"directory {target.parent} does not exist")
     # A symlinked output keeps its link: the checkpoint is replaced where it points.
     place = Path(os.path.realpath(target)) if target.is_symlink() else target
+    for folder in dict.fromkeys([target.parent, place.parent]):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"directory {folder} does not exist")
     _check_place(place, single)
 
     def replaced(folder: Path) -> set[str]:  # the old checkpoint's files, not carried over
