@@ -22,9 +22,10 @@ Every hidden name carries its writer's pid and is flock'ed by the writer while i
 the kernel drops the lock when the process dies, even on SIGKILL or power loss. A later
 write, under the parent's lock, removes (or renames back) those no process holds and says
 so on stderr. Writers of one target commit one after another; without force the second
-refuses. SIGTERM and SIGHUP raise KeyboardInterrupt while writing, so cleanup runs; a
-signal that arrives while committing waits until the commit and the old checkpoint's
-removal are done, then raises CommittedInterrupt.
+refuses. SIGTERM and SIGHUP (and SIGINT) raise KeyboardInterrupt while writing, so
+cleanup runs, and again at the next step if Python swallowed it; a signal that arrives
+while committing waits until the commit and the old checkpoint's removal are done, then
+raises CommittedInterrupt.
 """
 
 from __future__ import annotations
