@@ -2,8 +2,10 @@
 
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "fastinit/convert.h"
+#include "fastinit/dispatch.h"
 #include "fastinit/round.h"
 #include "fastinit/stream.h"
 #include "fastinit/transforms.h"
@@ -26,24 +28,18 @@ void walk_stream(Out* dst, std::uint64_t seed, std::uint64_t stream, std::uint64
   }
 }
 
+// Elements first .. first + count - 1: transformed samples, or raw words for uint32.
 template <Transform T, class Out>
 void fill_samples(Out* dst, const Params& params, std::uint64_t seed, std::uint64_t stream,
                   std::uint64_t first, std::uint64_t count) {
-  walk_stream(dst, seed, stream, first, count, [&params](Out* out, std::uint32_t word) {
-    store(out, transform<T>(params, signed_unit(word)));
-  });
-}
-
-template <class Out>
-void fill_typed(Out* dst, const Params& params, std::uint64_t seed, std::uint64_t stream,
-                std::uint64_t first, std::uint64_t count) {
-  switch (params.transform) {
-    case Transform::kUniform:
-      return fill_samples<Transform::kUniform>(dst, params, seed, stream, first, count);
-    case Transform::kNormal:
-      return fill_samples<Transform::kNormal>(dst, params, seed, stream, first, count);
+  if constexpr (std::is_same_v<Out, std::uint32_t>) {
+    walk_stream(dst, seed, stream, first, count,
+                [](std::uint32_t* out, std::uint32_t word) { *out = word; });
+  } else {
+    walk_stream(dst, seed, stream, first, count, [&params](Out* out, std::uint32_t word) {
+      store(out, transform<T>(params, signed_unit(word)));
+    });
   }
-  throw std::invalid_argument("unknown transform");
 }
 
 }  // namespace
@@ -67,31 +63,27 @@ void erfinv_reference(const float* x, float* out, std::size_t n) {
 
 std::size_t output_itemsize(OutputType type) {
   switch (type) {
-    case OutputType::kFloat32: return 4;
-    case OutputType::kFloat64: return 8;
-    case OutputType::kFloat16: return 2;
-    case OutputType::kBFloat16: return 2;
-    case OutputType::kUInt32: return 4;
+    case OutputType::kFloat32:
+      return 4;
+    case OutputType::kFloat64:
+      return 8;
+    case OutputType::kFloat16:
+      return 2;
+    case OutputType::kBFloat16:
+      return 2;
+    case OutputType::kUInt32:
+      return 4;
   }
   throw std::invalid_argument("unknown output type");
 }
 
 void fill_range_reference(void* dst, OutputType type, const Params& params, std::uint64_t seed,
                           std::uint64_t stream, std::uint64_t first, std::uint64_t count) {
-  switch (type) {
-    case OutputType::kFloat32:
-      return fill_typed(static_cast<float*>(dst), params, seed, stream, first, count);
-    case OutputType::kFloat64:
-      return fill_typed(static_cast<double*>(dst), params, seed, stream, first, count);
-    case OutputType::kFloat16:
-      return fill_typed(static_cast<Float16Bits*>(dst), params, seed, stream, first, count);
-    case OutputType::kBFloat16:
-      return fill_typed(static_cast<BFloat16Bits*>(dst), params, seed, stream, first, count);
-    case OutputType::kUInt32:
-      return walk_stream(static_cast<std::uint32_t*>(dst), seed, stream, first, count,
-                         [](std::uint32_t* out, std::uint32_t word) { *out = word; });
-  }
-  throw std::invalid_argument("unknown output type");
+  dispatch_fill(type, params.transform, [&](auto out, auto transform) {
+    using Out = typename decltype(out)::type;
+    fill_samples<decltype(transform)::value>(static_cast<Out*>(dst), params, seed, stream, first,
+                                             count);
+  });
 }
 
 std::uint64_t checked_region_size(const Region& region) {
@@ -111,7 +103,8 @@ std::uint64_t checked_region_size(const Region& region) {
                                   " lies outside the full shape");
     }
     const auto un = static_cast<std::uint64_t>(n);
-    if (un != 0 && full > (kLimit - 1) / un) throw std::invalid_argument("shape: too many elements");
+    if (un != 0 && full > (kLimit - 1) / un)
+      throw std::invalid_argument("shape: too many elements");
     full *= un;
     size *= static_cast<std::uint64_t>(e);
   }

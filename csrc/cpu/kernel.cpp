@@ -7,12 +7,15 @@
 // the shared transforms.h on vectors: the same operations in the same order as
 // the scalar reference, so the same bits. A group that the range only partly
 // covers is computed whole into a stack buffer and the covered part copied out.
+#include "cpu/kernel.h"
+
 #include <cstring>
 #include <stdexcept>
 
-#include "cpu/kernel.h"
 #include "cpu/simd.h"
 #include "fastinit/convert.h"
+#include "fastinit/dispatch.h"
+#include "fastinit/philox.h"
 #include "fastinit/round.h"
 #include "fastinit/stream.h"
 #include "fastinit/transforms.h"
@@ -64,15 +67,7 @@ FASTINIT_INLINE void group_words(const Stream& s, std::uint64_t block, U words[k
     c[w][3] = U(s.stream_hi);
   }
   for (unsigned r = 0; r < kPhiloxRounds; ++r) {
-    for (unsigned w = 0; w < kWays; ++w) {
-      U hi0, hi1;
-      const U lo0 = mul_lo_hi(c[w][0], kPhiloxM0, &hi0);
-      const U lo1 = mul_lo_hi(c[w][2], kPhiloxM1, &hi1);
-      c[w][0] = hi1 ^ c[w][1] ^ U(s.key0[r]);
-      c[w][1] = lo1;
-      c[w][2] = hi0 ^ c[w][3] ^ U(s.key1[r]);
-      c[w][3] = lo0;
-    }
+    for (unsigned w = 0; w < kWays; ++w) philox_round(c[w], U(s.key0[r]), U(s.key1[r]));
   }
   for (unsigned w = 0; w < kWays; ++w) to_element_order(c[w], words + 4 * w);
 }
@@ -119,16 +114,6 @@ void fill_groups(Out* dst, const Params& p, const Stream& s, std::uint64_t first
   }
 }
 
-template <class Out>
-void fill_typed(Out* dst, const Params& p, const Stream& s, std::uint64_t first,
-                std::uint64_t count) {
-  if (p.transform == Transform::kNormal) {
-    fill_groups<Transform::kNormal>(dst, p, s, first, count);
-  } else {
-    fill_groups<Transform::kUniform>(dst, p, s, first, count);
-  }
-}
-
 }  // namespace
 
 void philox_blocks(std::uint32_t* dst, std::uint64_t seed, std::uint64_t stream,
@@ -147,20 +132,10 @@ void philox_blocks(std::uint32_t* dst, std::uint64_t seed, std::uint64_t stream,
 void fill_range(void* dst, OutputType type, const Params& params, std::uint64_t seed,
                 std::uint64_t stream, std::uint64_t first, std::uint64_t count) {
   const Stream s(seed, stream);
-  switch (type) {
-    case OutputType::kFloat32:
-      return fill_typed(static_cast<float*>(dst), params, s, first, count);
-    case OutputType::kFloat64:
-      return fill_typed(static_cast<double*>(dst), params, s, first, count);
-    case OutputType::kFloat16:
-      return fill_typed(static_cast<Float16Bits*>(dst), params, s, first, count);
-    case OutputType::kBFloat16:
-      return fill_typed(static_cast<BFloat16Bits*>(dst), params, s, first, count);
-    case OutputType::kUInt32:
-      return fill_groups<Transform::kUniform>(static_cast<std::uint32_t*>(dst), params, s, first,
-                                              count);
-  }
-  throw std::invalid_argument("unknown output type");
+  dispatch_fill(type, params.transform, [&](auto out, auto transform) {
+    using Out = typename decltype(out)::type;
+    fill_groups<decltype(transform)::value>(static_cast<Out*>(dst), params, s, first, count);
+  });
 }
 
 }  // namespace FASTINIT_CPU_TARGET

@@ -37,19 +37,19 @@ constexpr unsigned kPhiloxWays = 2;  // measured: 2x over 1; 4 spills the 32 reg
 struct F {
   __m512 v;
   F() = default;
-  F(__m512 x) : v(x) {}                      // NOLINT(google-explicit-constructor)
-  F(float x) : v(_mm512_set1_ps(x)) {}        // NOLINT: broadcast of a constant
+  F(__m512 x) : v(x) {}                 // NOLINT(google-explicit-constructor)
+  F(float x) : v(_mm512_set1_ps(x)) {}  // NOLINT: broadcast of a constant
 };
 struct U {
   __m512i v;
   U() = default;
-  U(__m512i x) : v(x) {}                                                       // NOLINT
+  U(__m512i x) : v(x) {}                                                      // NOLINT
   U(std::uint32_t x) : v(_mm512_set1_epi32(static_cast<std::int32_t>(x))) {}  // NOLINT
 };
 struct I {
   __m512i v;
   I() = default;
-  I(__m512i x) : v(x) {}                       // NOLINT
+  I(__m512i x) : v(x) {}                          // NOLINT
   I(std::int32_t x) : v(_mm512_set1_epi32(x)) {}  // NOLINT
 };
 struct M {
@@ -84,9 +84,9 @@ FASTINIT_INLINE I as_signed(U a) { return a.v; }
 FASTINIT_INLINE F to_float(I a) { return _mm512_cvtepi32_ps(a.v); }
 
 // 32 x 32 -> 64 bit products of every lane with a constant: (low words, high words).
-FASTINIT_INLINE U mul_lo_hi(U a, std::uint32_t m, U* hi) {
+FASTINIT_INLINE U mulhilo(U a, std::uint32_t m, U* hi) {
   const __m512i mv = _mm512_set1_epi32(static_cast<std::int32_t>(m));
-  const __m512i even = _mm512_mul_epu32(a.v, mv);                         // lanes 0, 2, ...
+  const __m512i even = _mm512_mul_epu32(a.v, mv);                        // lanes 0, 2, ...
   const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a.v, 32), mv);  // lanes 1, 3, ...
   *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
   return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
@@ -97,7 +97,8 @@ FASTINIT_INLINE U load(const std::uint32_t* p) { return _mm512_loadu_si512(p); }
 // Four vectors of block-major words (w[j] lane l = word j of block l) to element
 // order (out[k] lane l = element 16k + l of the group).
 FASTINIT_INLINE void to_element_order(const U w[4], U out[4]) {
-  const __m512i lo_pairs = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i lo_pairs =
+      _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i hi_pairs =
       _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
   const __m512i w01_lo = _mm512_permutex2var_epi32(w[0].v, lo_pairs, w[1].v);
@@ -135,19 +136,19 @@ constexpr unsigned kPhiloxWays = 4;  // measured: 1.8x over 1, 1.2x over 2
 struct F {
   __m256 v;
   F() = default;
-  F(__m256 x) : v(x) {}                  // NOLINT(google-explicit-constructor)
-  F(float x) : v(_mm256_set1_ps(x)) {}    // NOLINT: broadcast of a constant
+  F(__m256 x) : v(x) {}                 // NOLINT(google-explicit-constructor)
+  F(float x) : v(_mm256_set1_ps(x)) {}  // NOLINT: broadcast of a constant
 };
 struct U {
   __m256i v;
   U() = default;
-  U(__m256i x) : v(x) {}                                                       // NOLINT
+  U(__m256i x) : v(x) {}                                                      // NOLINT
   U(std::uint32_t x) : v(_mm256_set1_epi32(static_cast<std::int32_t>(x))) {}  // NOLINT
 };
 struct I {
   __m256i v;
   I() = default;
-  I(__m256i x) : v(x) {}                       // NOLINT
+  I(__m256i x) : v(x) {}                          // NOLINT
   I(std::int32_t x) : v(_mm256_set1_epi32(x)) {}  // NOLINT
 };
 struct M {
@@ -181,9 +182,9 @@ FASTINIT_INLINE I as_signed(U a) { return a.v; }
 FASTINIT_INLINE F to_float(I a) { return _mm256_cvtepi32_ps(a.v); }
 
 // 32 x 32 -> 64 bit products of every lane with a constant: (low words, high words).
-FASTINIT_INLINE U mul_lo_hi(U a, std::uint32_t m, U* hi) {
+FASTINIT_INLINE U mulhilo(U a, std::uint32_t m, U* hi) {
   const __m256i mv = _mm256_set1_epi32(static_cast<std::int32_t>(m));
-  const __m256i even = _mm256_mul_epu32(a.v, mv);                         // lanes 0, 2, ...
+  const __m256i even = _mm256_mul_epu32(a.v, mv);                        // lanes 0, 2, ...
   const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a.v, 32), mv);  // lanes 1, 3, ...
   *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
   return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
@@ -218,7 +219,7 @@ FASTINIT_INLINE void store(double* p, F x) {
   _mm256_storeu_pd(p, _mm256_cvtps_pd(_mm256_castps256_ps128(x.v)));
   _mm256_storeu_pd(p + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(x.v, 1)));
 }
-FASTINIT_INLINE void store_halves(void* p, __m256i halves) {  // low 16 bits of each lane
+FASTINIT_INLINE void store_halves(void* p, __m256i halves) {   // low 16 bits of each lane
   const __m256i packed = _mm256_packus_epi32(halves, halves);  // per 128-bit half
   _mm_storeu_si128(static_cast<__m128i*>(p),
                    _mm256_castsi256_si128(_mm256_permute4x64_epi64(packed, 0x08)));

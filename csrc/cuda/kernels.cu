@@ -15,6 +15,7 @@
 #include "cuda/cuda.h"
 #include "cuda/runtime.h"
 #include "fastinit/convert.h"
+#include "fastinit/dispatch.h"
 #include "fastinit/philox.h"
 #include "fastinit/round.h"
 #include "fastinit/stream.h"
@@ -154,40 +155,17 @@ void launch_fill(int device, cudaStream_t stream, void* dst, const Params& param
   check(cudaGetLastError(), "launch of the fill kernel");
 }
 
-template <class Out>
-void launch_transform(int device, cudaStream_t stream, void* dst, const Params& params,
-                      std::uint64_t seed, std::uint64_t rng_stream, const RunGrid& grid) {
-  switch (params.transform) {
-    case Transform::kUniform:
-      return launch_fill<Transform::kUniform, Out>(device, stream, dst, params, seed, rng_stream,
-                                                   grid);
-    case Transform::kNormal:
-      return launch_fill<Transform::kNormal, Out>(device, stream, dst, params, seed, rng_stream,
-                                                  grid);
-  }
-  throw std::invalid_argument("unknown transform");
-}
-
 void launch(int device, std::uintptr_t stream_handle, void* dst, OutputType type,
             const Params& params, std::uint64_t seed, std::uint64_t rng_stream,
             const RunGrid& grid) {
   if (grid.runs == 0 || grid.run_length == 0) return;
   DeviceScope scope(device);
   const cudaStream_t stream = as_stream(stream_handle);
-  switch (type) {
-    case OutputType::kFloat32:
-      return launch_transform<float>(device, stream, dst, params, seed, rng_stream, grid);
-    case OutputType::kFloat64:
-      return launch_transform<double>(device, stream, dst, params, seed, rng_stream, grid);
-    case OutputType::kFloat16:
-      return launch_transform<Float16Bits>(device, stream, dst, params, seed, rng_stream, grid);
-    case OutputType::kBFloat16:
-      return launch_transform<BFloat16Bits>(device, stream, dst, params, seed, rng_stream, grid);
-    case OutputType::kUInt32:
-      return launch_fill<Transform::kUniform, std::uint32_t>(device, stream, dst, params, seed,
-                                                             rng_stream, grid);
-  }
-  throw std::invalid_argument("unknown output type");
+  dispatch_fill(type, params.transform, [&](auto out, auto transform) {
+    using Out = typename decltype(out)::type;
+    launch_fill<decltype(transform)::value, Out>(device, stream, dst, params, seed, rng_stream,
+                                                 grid);
+  });
 }
 
 template <class Word>
@@ -242,9 +220,9 @@ void fill_region(int device, std::uintptr_t stream, void* dst, OutputType type,
   launch(device, stream, dst, type, params, seed, rng_stream, grid);
 }
 
-void fill_range(int device, std::uintptr_t stream, void* dst, OutputType type,
-                const Params& params, std::uint64_t seed, std::uint64_t rng_stream,
-                std::uint64_t first, std::uint64_t count) {
+void fill_range(int device, std::uintptr_t stream, void* dst, OutputType type, const Params& params,
+                std::uint64_t seed, std::uint64_t rng_stream, std::uint64_t first,
+                std::uint64_t count) {
   if (count == 0) return;
   if (first > ~std::uint64_t{0} - (count - 1)) {
     throw std::invalid_argument("offset: the range passes element 2^64 - 1");
@@ -263,9 +241,12 @@ void fill_strided(int device, std::uintptr_t stream_handle, void* dst, std::size
   DeviceScope scope(device);
   const cudaStream_t stream = as_stream(stream_handle);
   switch (itemsize) {
-    case 2: return launch_strided<std::uint16_t>(device, stream, dst, bits, start, stride, count);
-    case 4: return launch_strided<std::uint32_t>(device, stream, dst, bits, start, stride, count);
-    case 8: return launch_strided<std::uint64_t>(device, stream, dst, bits, start, stride, count);
+    case 2:
+      return launch_strided<std::uint16_t>(device, stream, dst, bits, start, stride, count);
+    case 4:
+      return launch_strided<std::uint32_t>(device, stream, dst, bits, start, stride, count);
+    case 8:
+      return launch_strided<std::uint64_t>(device, stream, dst, bits, start, stride, count);
   }
   throw std::invalid_argument("itemsize: 2, 4 or 8 bytes");
 }

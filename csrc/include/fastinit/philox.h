@@ -27,7 +27,8 @@ constexpr std::uint32_t kPhiloxM1 = 0xCD9E8D57u;
 constexpr std::uint32_t kPhiloxW0 = 0x9E3779B9u;
 constexpr std::uint32_t kPhiloxW1 = 0xBB67AE85u;
 
-// The only platform-specific step: the 32x32 -> 64 bit product, split.
+// The only platform-specific step: the 32x32 -> 64 bit product, split. Other word
+// types (cpu/simd.h's vector lanes) supply their own mulhilo with this signature.
 FASTINIT_HOST_DEVICE FASTINIT_INLINE std::uint32_t mulhilo(std::uint32_t a, std::uint32_t b,
                                                            std::uint32_t* hi) {
 #if defined(__CUDA_ARCH__)
@@ -40,11 +41,23 @@ FASTINIT_HOST_DEVICE FASTINIT_INLINE std::uint32_t mulhilo(std::uint32_t a, std:
 #endif
 }
 
+// One round in place, written once for every word type: std::uint32_t here and on
+// CUDA, a vector of independent counters' words (one per lane) in the SIMD kernel.
+// Word needs mulhilo(Word, std::uint32_t, Word*) and ^.
+template <class Word>
+FASTINIT_HOST_DEVICE FASTINIT_INLINE void philox_round(Word (&c)[4], Word k0, Word k1) {
+  Word hi0, hi1;
+  const Word lo0 = mulhilo(c[0], kPhiloxM0, &hi0);
+  const Word lo1 = mulhilo(c[2], kPhiloxM1, &hi1);
+  c[0] = hi1 ^ c[1] ^ k0;
+  c[1] = lo1;
+  c[2] = hi0 ^ c[3] ^ k1;
+  c[3] = lo0;
+}
+
 FASTINIT_HOST_DEVICE FASTINIT_INLINE Counter4x32 philox_round(Counter4x32 c, Key2x32 k) {
-  std::uint32_t hi0, hi1;
-  const std::uint32_t lo0 = mulhilo(kPhiloxM0, c.v[0], &hi0);
-  const std::uint32_t lo1 = mulhilo(kPhiloxM1, c.v[2], &hi1);
-  return Counter4x32{{hi1 ^ c.v[1] ^ k.v[0], lo1, hi0 ^ c.v[3] ^ k.v[1], lo0}};
+  philox_round(c.v, k.v[0], k.v[1]);
+  return c;
 }
 
 FASTINIT_HOST_DEVICE FASTINIT_INLINE Key2x32 philox_bump_key(Key2x32 k) {
