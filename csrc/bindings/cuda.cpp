@@ -1,5 +1,7 @@
 // bindings/cuda.cpp — the CUDA backend in Python: status, device memory that
 // exports DLPack, and fills into device pointers that Python has checked.
+#include "cuda/cuda.h"
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -10,7 +12,6 @@
 #include "bindings/bindings.h"
 #include "bindings/dlpack.h"
 #include "core/fill.h"
-#include "cuda/cuda.h"
 
 namespace py = pybind11;
 
@@ -54,14 +55,15 @@ void bind_cuda(py::module_& m) {
       m, "DeviceMemory", "cudaMalloc'd memory, freed when the last user (DLPack included) goes")
       .def(py::init<int, std::size_t>(), py::arg("device"), py::arg("nbytes"))
       .def_property_readonly(
-          "ptr", [](const cuda::DeviceMemory& d) { return reinterpret_cast<std::uintptr_t>(d.data()); })
+          "ptr",
+          [](const cuda::DeviceMemory& d) { return reinterpret_cast<std::uintptr_t>(d.data()); })
       .def_property_readonly("device", &cuda::DeviceMemory::device)
       .def_property_readonly("nbytes", &cuda::DeviceMemory::bytes)
       .def(
           "dlpack",
           [](const std::shared_ptr<cuda::DeviceMemory>& self, std::vector<std::int64_t> shape,
              std::uint8_t type_code, std::uint8_t bits, bool versioned) {
-            return dlpack::export_tensor(self->data(), dlpack::Device{dlpack::kCUDA, self->device()},
+            return dlpack::export_tensor(self->data(), dlpack::Device{kDLCUDA, self->device()},
                                          dlpack::DataType{type_code, bits, 1}, shape, self,
                                          versioned, false);
           },
@@ -87,8 +89,8 @@ void bind_cuda(py::module_& m) {
          const Params& params, std::uint64_t seed, std::uint64_t rng_stream, std::uint64_t first,
          std::uint64_t count) {
         py::gil_scoped_release unlocked;
-        cuda::fill_range(device, stream, device_pointer(out), static_cast<OutputType>(type),
-                         params, seed, rng_stream, first, count);
+        cuda::fill_range(device, stream, device_pointer(out), static_cast<OutputType>(type), params,
+                         seed, rng_stream, first, count);
       },
       py::arg("device"), py::arg("stream"), py::arg("out"), py::arg("type"), py::arg("params"),
       py::arg("seed"), py::arg("rng_stream"), py::arg("first"), py::arg("count"));

@@ -68,7 +68,7 @@ Imported::Imported(py::capsule capsule) {
     versioned_ = static_cast<ManagedTensorVersioned*>(PyCapsule_GetPointer(object, kVersionedName));
     if (versioned_ == nullptr) throw py::error_already_set();
     major_ = versioned_->version.major;
-    if (major_ != 1 || (versioned_->flags & kFlagIsCopied) != 0) {
+    if (major_ != 1 || (versioned_->flags & DLPACK_FLAG_BITMASK_IS_COPIED) != 0) {
       // N.B. a newer major version may change the layout, and writes into a copy
       // would be lost: refuse, and hand the tensor back.
       const bool copied = major_ == 1;
@@ -76,14 +76,15 @@ Imported::Imported(py::capsule capsule) {
       versioned_ = nullptr;
       PyCapsule_SetName(object, kUsedVersionedName);
       if (copied) {
-        throw std::invalid_argument("out: the producer exported a copy; fastinit must write "
-                                    "the tensor itself");
+        throw std::invalid_argument(
+            "out: the producer exported a copy; fastinit must write "
+            "the tensor itself");
       }
       throw std::invalid_argument("out: DLPack major version " + std::to_string(major_) +
                                   " is not supported (fastinit reads 1.x)");
     }
     tensor_ = &versioned_->dl_tensor;
-    read_only_ = (versioned_->flags & kFlagReadOnly) != 0;
+    read_only_ = (versioned_->flags & DLPACK_FLAG_BITMASK_READ_ONLY) != 0;
     if (PyCapsule_SetName(object, kUsedVersionedName) != 0) throw py::error_already_set();
   } else if (PyCapsule_IsValid(object, kLegacyName)) {
     legacy_ = static_cast<ManagedTensor*>(PyCapsule_GetPointer(object, kLegacyName));
@@ -117,8 +118,8 @@ std::uintptr_t Imported::data() const {
 }
 
 py::capsule export_tensor(void* data, Device device, DataType dtype,
-                          const std::vector<std::int64_t>& shape,
-                          std::shared_ptr<const void> owner, bool versioned, bool read_only) {
+                          const std::vector<std::int64_t>& shape, std::shared_ptr<const void> owner,
+                          bool versioned, bool read_only) {
   auto context = std::make_unique<Export>();
   context->shape = shape;
   context->strides.assign(shape.size(), 1);
@@ -130,7 +131,7 @@ py::capsule export_tensor(void* data, Device device, DataType dtype,
     auto managed = std::make_unique<ManagedTensorVersioned>();
     managed->version = Version{1, 0};
     managed->dl_tensor = describe(data, device, dtype, *context);
-    managed->flags = read_only ? kFlagReadOnly : 0;
+    managed->flags = read_only ? DLPACK_FLAG_BITMASK_READ_ONLY : 0;
     managed->manager_ctx = context.get();
     managed->deleter = &delete_export<ManagedTensorVersioned>;
     py::capsule capsule(managed.get(), kVersionedName, &release_unconsumed_versioned);
@@ -154,7 +155,7 @@ namespace {
 py::array host_array(const py::object& self, const py::dtype& dtype) {
   const Imported& imported = self.cast<const Imported&>();
   const Tensor& x = imported.tensor();
-  if (x.device.device_type != kCPU && x.device.device_type != kCUDAHost) {
+  if (x.device.device_type != kDLCPU && x.device.device_type != kDLCUDAHost) {
     throw std::invalid_argument("out: the DLPack tensor is not in host memory");
   }
   const auto itemsize = static_cast<std::int64_t>(dtype.itemsize());
@@ -182,6 +183,15 @@ std::shared_ptr<const void> hold(py::object object) {
 }  // namespace
 
 void bind(py::module_& m) {
+  // The codes Python needs, from the one header that defines them.
+  m.attr("DLPACK_CPU") = static_cast<int>(kDLCPU);
+  m.attr("DLPACK_CUDA") = static_cast<int>(kDLCUDA);
+  m.attr("DLPACK_CUDA_HOST") = static_cast<int>(kDLCUDAHost);
+  m.attr("DLPACK_CUDA_MANAGED") = static_cast<int>(kDLCUDAManaged);
+  m.attr("DLPACK_FLOAT") = static_cast<int>(kDLFloat);
+  m.attr("DLPACK_BFLOAT") = static_cast<int>(kDLBfloat);
+  m.attr("DLPACK_UINT") = static_cast<int>(kDLUInt);
+  m.attr("DLPACK_MAJOR_VERSION") = DLPACK_MAJOR_VERSION;
   m.def(
       "export_host",
       [](const py::array& array, std::uint8_t type_code, std::uint8_t bits, bool versioned) {
@@ -190,7 +200,7 @@ void bind(py::module_& m) {
         }
         std::vector<std::int64_t> shape(array.shape(), array.shape() + array.ndim());
         void* data = const_cast<void*>(array.data());
-        return export_tensor(data, Device{kCPU, 0}, DataType{type_code, bits, 1}, shape,
+        return export_tensor(data, Device{kDLCPU, 0}, DataType{type_code, bits, 1}, shape,
                              hold(array), versioned, !array.writeable());
       },
       py::arg("array"), py::arg("type_code"), py::arg("bits"), py::arg("versioned"),
@@ -200,8 +210,9 @@ void bind(py::module_& m) {
                        "by release() or when this object goes.")
       .def(py::init<py::capsule>(), py::arg("capsule"))
       .def_property_readonly("data", &Imported::data)
-      .def_property_readonly("device_type",
-                             [](const Imported& t) { return t.tensor().device.device_type; })
+      .def_property_readonly(
+          "device_type",
+          [](const Imported& t) { return static_cast<int>(t.tensor().device.device_type); })
       .def_property_readonly("device_id",
                              [](const Imported& t) { return t.tensor().device.device_id; })
       .def_property_readonly("type_code", [](const Imported& t) { return t.tensor().dtype.code; })
@@ -212,13 +223,13 @@ void bind(py::module_& m) {
                                const Tensor& x = t.tensor();
                                return std::vector<std::int64_t>(x.shape, x.shape + x.ndim);
                              })
-      .def_property_readonly("strides",
-                             [](const Imported& t) -> py::object {
-                               const Tensor& x = t.tensor();
-                               if (x.strides == nullptr) return py::none();
-                               return py::cast(
-                                   std::vector<std::int64_t>(x.strides, x.strides + x.ndim));
-                             })
+      .def_property_readonly(
+          "strides",
+          [](const Imported& t) -> py::object {
+            const Tensor& x = t.tensor();
+            if (x.strides == nullptr) return py::none();
+            return py::cast(std::vector<std::int64_t>(x.strides, x.strides + x.ndim));
+          })
       .def("release", &Imported::release, "Return the tensor to its producer now.")
       .def("host_array", &host_array, py::arg("dtype"),
            "A NumPy view of a host tensor, valid until release().")
