@@ -1,16 +1,20 @@
-// cpu/parallel_test.cpp — standalone checks of cpu/parallel.h, built by hand:
+// cpu/parallel_test.cpp — standalone checks of cpu/parallel.h, a ctest target:
 //
-//   g++ -std=c++17 -O2 -Wall -Wextra -Wconversion -Wsign-conversion -Wshadow -Werror -pthread
-//       -Icsrc csrc/cpu/parallel_test.cpp csrc/cpu/parallel.cpp -o parallel_test
+//   cmake -S . -B build/tsan -G Ninja -DFASTINIT_PYTHON_MODULE=OFF -DFASTINIT_TESTS=ON
+//         -DFASTINIT_CUDA=OFF -DFASTINIT_SANITIZE=thread    (or address, or nothing)
+//   cmake --build build/tsan --target parallel_test && ctest --test-dir build/tsan
 //
-// and again with -fsanitize=thread (run with TSAN_OPTIONS=die_after_fork=0: the fork
-// test forks a multi-threaded process on purpose) and -fsanitize=address,undefined.
+// .ci/run does exactly this under ThreadSanitizer and AddressSanitizer (+UBSan).
 // Exits 0 when every check passes; prints the measured overheads.
 #undef NDEBUG
-#include <cassert>
+#include "cpu/parallel.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -20,11 +24,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include "cpu/parallel.h"
 
 namespace {
 
@@ -196,8 +195,8 @@ void test_poll_stops() {
   int polls = 0;
   std::uint64_t chunks = 0;
   assert(!parallel_for(
-      10, 1, 1, [&](std::uint64_t, std::uint64_t) { ++chunks; },
-      [&] { return ++polls == 3; }, std::chrono::milliseconds(0)));
+      10, 1, 1, [&](std::uint64_t, std::uint64_t) { ++chunks; }, [&] { return ++polls == 3; },
+      std::chrono::milliseconds(0)));
   assert(polls == 3 && chunks == 3);
   polls = 0;
   assert(parallel_for(
@@ -211,9 +210,12 @@ void test_poll_stops() {
     const Clock::time_point start = Clock::now();
     assert(parallel_for(
         200, 1, threads,
-        [](std::uint64_t, std::uint64_t) { std::this_thread::sleep_for(std::chrono::milliseconds(1)); },
+        [](std::uint64_t, std::uint64_t) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        },
         [&] { return ++polls < 0; }, std::chrono::milliseconds(20)));
-    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
     assert(polls >= 1);
     assert(polls <= elapsed.count() / 20 + 1);
     std::printf("poll: threads=%u, %d polls in %lld ms at a 20 ms interval\n", threads, polls,
@@ -252,7 +254,9 @@ void test_exceptions() {
     try {
       parallel_for(
           1000, 1, threads,
-          [](std::uint64_t begin, std::uint64_t) { throw std::runtime_error(std::to_string(begin)); },
+          [](std::uint64_t begin, std::uint64_t) {
+            throw std::runtime_error(std::to_string(begin));
+          },
           kNeverStop);
     } catch (const std::runtime_error&) {
       ++caught;
@@ -368,8 +372,8 @@ struct Timing {
 };
 
 // Times each call separately; `between` runs untimed before each one.
-Timing time_calls(int calls, const std::function<void()>& call,
-                  const std::function<void()>& between = [] {}) {
+Timing time_calls(
+    int calls, const std::function<void()>& call, const std::function<void()>& between = [] {}) {
   std::vector<double> samples;
   samples.reserve(static_cast<std::size_t>(calls));
   for (int i = 0; i < calls; ++i) {
@@ -395,8 +399,8 @@ void report_overhead(const char* pool_state) {
   const Timing pooled_spaced = time_calls(
       2000, [&] { parallel_for(2, 1, 2, tiny, kNeverStop); },
       [] { std::this_thread::sleep_for(std::chrono::microseconds(500)); });
-  std::printf("2 tiny chunks: threads=1 median %.3f us p99 %.3f us\n",
-              inline_run.median_us, inline_run.p99_us);
+  std::printf("2 tiny chunks: threads=1 median %.3f us p99 %.3f us\n", inline_run.median_us,
+              inline_run.p99_us);
   std::printf("2 tiny chunks: threads=2 back-to-back median %.2f us p99 %.2f us\n",
               pooled.median_us, pooled.p99_us);
   std::printf("2 tiny chunks: threads=2 after 500 us idle median %.2f us p99 %.2f us\n",
