@@ -57,8 +57,8 @@ void fill(py::array out, std::uint32_t type, const Params& params, std::uint64_t
   bool finished;
   {
     py::gil_scoped_release unlocked;
-    finished = cpu::fill_region(dst, output, params, seed, stream, region, kernel, threads,
-                                interrupted);
+    finished =
+        cpu::fill_region(dst, output, params, seed, stream, region, kernel, threads, interrupted);
   }
   if (!finished) throw py::error_already_set();
 }
@@ -111,8 +111,10 @@ std::array<std::uint32_t, 4> philox(std::array<std::uint32_t, 4> counter,
   const Counter4x32 c{{counter[0], counter[1], counter[2], counter[3]}};
   const Key2x32 k{{key[0], key[1]}};
   switch (rounds) {
-    case 7: return philox_rounds<7>(c, k);
-    case 10: return philox_rounds<10>(c, k);
+    case 7:
+      return philox_rounds<7>(c, k);
+    case 10:
+      return philox_rounds<10>(c, k);
   }
   throw std::invalid_argument("rounds: compiled for 7 and 10");
 }
@@ -130,10 +132,9 @@ PYBIND11_MODULE(_core, m) {
       .value("uint32", OutputType::kUInt32);
 
   py::class_<Params>(m, "Params", "float32 constants of one transform (see params.h)")
-      .def_property_readonly("transform",
-                             [](const Params& p) {
-                               return p.transform == Transform::kNormal ? "normal" : "uniform";
-                             })
+      .def_property_readonly(
+          "transform",
+          [](const Params& p) { return p.transform == Transform::kNormal ? "normal" : "uniform"; })
       .def_readonly("erf_scale", &Params::erf_scale)
       .def_readonly("erf_shift", &Params::erf_shift)
       .def_readonly("scale", &Params::scale)
@@ -144,8 +145,8 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("uniform_params", &make_uniform_params, py::arg("low"), py::arg("high"));
   m.def("normal_params", &make_normal_params, py::arg("mean"), py::arg("std"));
-  m.def("truncated_normal_params", &make_truncated_normal_params, py::arg("mean"),
-        py::arg("std"), py::arg("lower"), py::arg("upper"));
+  m.def("truncated_normal_params", &make_truncated_normal_params, py::arg("mean"), py::arg("std"),
+        py::arg("lower"), py::arg("upper"));
   m.def("erf", &erf_double, py::arg("x"));
   m.def("philox4x32", &philox, py::arg("counter"), py::arg("key"), py::arg("rounds") = 10,
         "Random123's philox4x32_R on one counter block");
@@ -155,8 +156,8 @@ PYBIND11_MODULE(_core, m) {
       "log", [](const FloatArray& x) { return map_floats(x, log_reference); }, py::arg("x"),
       "fastinit's float32 log of positive normal floats (for tests)");
   m.def(
-      "erfinv", [](const FloatArray& x) { return map_floats(x, erfinv_reference); },
-      py::arg("x"), "fastinit's float32 erfinv for |x| <= 1 - 2^-24 (for tests)");
+      "erfinv", [](const FloatArray& x) { return map_floats(x, erfinv_reference); }, py::arg("x"),
+      "fastinit's float32 erfinv for |x| <= 1 - 2^-24 (for tests)");
   m.def("fill", &fill, py::arg("out"), py::arg("type"), py::arg("params"), py::arg("seed"),
         py::arg("stream"), py::arg("full_shape"), py::arg("start"), py::arg("threads"),
         py::arg("target") = "",
@@ -166,20 +167,21 @@ PYBIND11_MODULE(_core, m) {
         py::arg("seed"), py::arg("stream"), py::arg("first"), py::arg("threads"),
         py::arg("target") = "",
         "Fill `out` (flat) with elements first .. first + out.size - 1 of the stream.");
-  m.def("fill_region_reference",
-        [](py::array out, std::uint32_t type, const Params& params, std::uint64_t seed,
-           std::uint64_t stream, std::vector<std::int64_t> full_shape,
-           std::vector<std::int64_t> start) {
-          const auto output = static_cast<OutputType>(type);
-          void* dst = writable_buffer(out, output);
-          Region region{std::move(full_shape), std::move(start),
-                        std::vector<std::int64_t>(out.shape(), out.shape() + out.ndim())};
-          py::gil_scoped_release unlocked;
-          fill_region_reference(dst, output, params, seed, stream, region);
-        },
-        py::arg("out"), py::arg("type"), py::arg("params"), py::arg("seed"), py::arg("stream"),
-        py::arg("full_shape"), py::arg("start"),
-        "The scalar reference fill, one thread, no dispatch: the oracle (for tests).");
+  m.def(
+      "fill_region_reference",
+      [](py::array out, std::uint32_t type, const Params& params, std::uint64_t seed,
+         std::uint64_t stream, std::vector<std::int64_t> full_shape,
+         std::vector<std::int64_t> start) {
+        const auto output = static_cast<OutputType>(type);
+        void* dst = writable_buffer(out, output);
+        Region region{std::move(full_shape), std::move(start),
+                      std::vector<std::int64_t>(out.shape(), out.shape() + out.ndim())};
+        py::gil_scoped_release unlocked;
+        fill_region_reference(dst, output, params, seed, stream, region);
+      },
+      py::arg("out"), py::arg("type"), py::arg("params"), py::arg("seed"), py::arg("stream"),
+      py::arg("full_shape"), py::arg("start"),
+      "The scalar reference fill, one thread, no dispatch: the oracle (for tests).");
   m.def(
       "philox_blocks",
       [](const std::string& target, std::uint64_t seed, std::uint64_t stream,

@@ -55,9 +55,9 @@ class RegionRuns {
  private:
   std::uint64_t size_ = 0;
   std::uint64_t run_length_ = 1;
-  std::uint64_t base_ = 0;                  // full index of the region's first element
-  std::vector<std::uint64_t> row_extent_;   // the region's extent over the row dimensions
-  std::vector<std::uint64_t> row_stride_;   // full-tensor strides of those dimensions
+  std::uint64_t base_ = 0;                 // full index of the region's first element
+  std::vector<std::uint64_t> row_extent_;  // the region's extent over the row dimensions
+  std::vector<std::uint64_t> row_stride_;  // full-tensor strides of those dimensions
 };
 
 // Fills elements first .. first + count - 1 of the stream into dst

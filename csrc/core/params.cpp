@@ -119,8 +119,8 @@ Params make_truncated_normal_params(double mean, double std, double lower, doubl
 
 double max_magnitude(const Params& p) {
   const double spread = p.transform == Transform::kNormal ? kErfinvMax : 1.0;
-  double reach = std::fabs(static_cast<double>(p.shift)) +
-                 std::fabs(static_cast<double>(p.scale)) * spread;
+  double reach =
+      std::fabs(static_cast<double>(p.shift)) + std::fabs(static_cast<double>(p.scale)) * spread;
   if (std::isfinite(p.lo)) reach = std::fmin(reach, std::fmax(std::fabs(p.lo), std::fabs(p.hi)));
   return reach;
 }

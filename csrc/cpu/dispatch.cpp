@@ -95,7 +95,8 @@ const std::string& active_target() {
 const Target& supported_target(const std::string& name) {
   for (const auto& t : targets()) {
     if (name == t.name) {
-      if (!t.supported()) throw std::invalid_argument("CPU target " + name + " is not supported here");
+      if (!t.supported())
+        throw std::invalid_argument("CPU target " + name + " is not supported here");
       return t;
     }
   }

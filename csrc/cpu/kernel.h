@@ -18,12 +18,12 @@ namespace cpu {
 using RangeFill = void (*)(void* dst, OutputType type, const Params& params, std::uint64_t seed,
                            std::uint64_t stream, std::uint64_t first, std::uint64_t count);
 
-#define FASTINIT_DECLARE_TARGET(name)                                                        \
-  namespace name {                                                                           \
-  void fill_range(void* dst, OutputType type, const Params& params, std::uint64_t seed,      \
-                  std::uint64_t stream, std::uint64_t first, std::uint64_t count);           \
-  void philox_blocks(std::uint32_t* dst, std::uint64_t seed, std::uint64_t stream,           \
-                     std::uint64_t first_block, std::uint64_t blocks);                       \
+#define FASTINIT_DECLARE_TARGET(name)                                                   \
+  namespace name {                                                                      \
+  void fill_range(void* dst, OutputType type, const Params& params, std::uint64_t seed, \
+                  std::uint64_t stream, std::uint64_t first, std::uint64_t count);      \
+  void philox_blocks(std::uint32_t* dst, std::uint64_t seed, std::uint64_t stream,      \
+                     std::uint64_t first_block, std::uint64_t blocks);                  \
   }
 FASTINIT_DECLARE_TARGET(avx2)
 FASTINIT_DECLARE_TARGET(avx512)

@@ -72,8 +72,7 @@ std::uint64_t count_chunks(std::uint64_t total, std::uint64_t grain) {
 // One parallel_for call. It lives on the caller's stack; workers touch it only
 // between joining (under the pool mutex) and their decrement of active_helpers.
 struct Job {
-  Job(const Body& job_body, std::uint64_t job_total, std::uint64_t job_grain,
-      unsigned helpers)
+  Job(const Body& job_body, std::uint64_t job_total, std::uint64_t job_grain, unsigned helpers)
       : body(job_body),
         total(job_total),
         grain(job_grain),
@@ -287,7 +286,9 @@ class Pool {
     if (job.active_helpers.fetch_sub(1) != 1) return;
     // From here on the job may be gone; only the pool is touched.
     if (sleeping_callers_.load() == 0) return;
-    { std::lock_guard<std::mutex> lock(mutex_); }  // the caller is inside wait() now
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+    }  // the caller is inside wait() now
     helpers_left_.notify_all();
   }
 
@@ -316,9 +317,9 @@ class Pool {
   }
 
   std::mutex mutex_;
-  std::condition_variable work_ready_;    // idle workers sleep here
-  std::condition_variable helpers_left_;  // callers sleep here until their helpers are gone
-  std::deque<Job*> open_jobs_;            // jobs that still take helpers, oldest first
+  std::condition_variable work_ready_;          // idle workers sleep here
+  std::condition_variable helpers_left_;        // callers sleep here until their helpers are gone
+  std::deque<Job*> open_jobs_;                  // jobs that still take helpers, oldest first
   std::atomic<std::size_t> open_job_count_{0};  // open_jobs_.size(), for spinning workers
   std::atomic<unsigned> sleeping_callers_{0};   // callers inside helpers_left_.wait
   std::atomic<unsigned> spinning_workers_{0};   // kept below cpus_
@@ -398,8 +399,8 @@ bool parallel_for(std::uint64_t total, std::uint64_t grain, unsigned threads, co
     }
     return true;
   }
-  const auto helpers = static_cast<unsigned>(
-      std::min<std::uint64_t>({threads - 1u, chunk_count - 1, kMaxWorkers}));
+  const auto helpers =
+      static_cast<unsigned>(std::min<std::uint64_t>({threads - 1u, chunk_count - 1, kMaxWorkers}));
   Pool& shared = pool();
   shared.grow_to(helpers);
   Job job(body, total, grain, helpers);

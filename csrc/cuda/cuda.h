@@ -63,9 +63,9 @@ class DeviceMemory {
 void fill_region(int device, std::uintptr_t stream, void* dst, OutputType type,
                  const Params& params, std::uint64_t seed, std::uint64_t rng_stream,
                  const Region& region);
-void fill_range(int device, std::uintptr_t stream, void* dst, OutputType type,
-                const Params& params, std::uint64_t seed, std::uint64_t rng_stream,
-                std::uint64_t first, std::uint64_t count);
+void fill_range(int device, std::uintptr_t stream, void* dst, OutputType type, const Params& params,
+                std::uint64_t seed, std::uint64_t rng_stream, std::uint64_t first,
+                std::uint64_t count);
 
 // `count` elements of `itemsize` bytes (2, 4 or 8) at dst + itemsize * (start +
 // k * stride), k < count, set to the low itemsize bytes of `bits`.

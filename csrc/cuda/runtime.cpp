@@ -64,9 +64,8 @@ Status status() {
     (void)cudaRuntimeGetVersion(&runtime);
     std::string reason = std::string(cudaGetErrorName(error)) + ": " + cudaGetErrorString(error);
     if (error == cudaErrorInsufficientDriver) {
-      reason += " (no NVIDIA driver, or one older than the CUDA " +
-                std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10) +
-                " runtime fastinit was built with)";
+      reason += " (no NVIDIA driver, or one older than the CUDA " + std::to_string(runtime / 1000) +
+                "." + std::to_string(runtime % 1000 / 10) + " runtime fastinit was built with)";
     }
     return {false, 0, reason};
   }
