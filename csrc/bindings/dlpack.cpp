@@ -15,6 +15,7 @@ namespace fastinit {
 namespace dlpack {
 namespace {
 
+constexpr std::int32_t kMaxDims = 64;  // more axes than any producer makes: a corrupt tensor
 constexpr const char* kLegacyName = "dltensor";
 constexpr const char* kVersionedName = "dltensor_versioned";
 constexpr const char* kUsedLegacyName = "used_dltensor";
@@ -94,6 +95,22 @@ Imported::Imported(py::capsule capsule) {
   } else {
     throw std::invalid_argument(
         "out: __dlpack__ returned no unused 'dltensor' or 'dltensor_versioned' capsule");
+  }
+  // N.B. a producer is foreign code: nothing it describes is read before these checks.
+  const Tensor& x = *tensor_;
+  const char* problem = nullptr;
+  if (x.ndim < 0 || x.ndim > kMaxDims) {
+    problem = "ndim outside [0, 64]";
+  } else if (x.ndim > 0 && x.shape == nullptr) {
+    problem = "no shape";
+  } else {
+    for (std::int32_t d = 0; d < x.ndim && problem == nullptr; ++d) {
+      if (x.shape[d] < 0) problem = "a negative extent";
+    }
+  }
+  if (problem != nullptr) {
+    release();  // the destructor does not run for a constructor that throws
+    throw std::invalid_argument(std::string("out: the DLPack tensor has ") + problem);
   }
 }
 
