@@ -248,7 +248,7 @@ class ForgedCapsule:
     what the test wants; it keeps everything it points to alive. No deleter: nothing to free."""
 
     def __init__(self, memory, *, name=b"dltensor", shape=None, device=(1, 0), code=2,
-                 bits=32, lanes=1, data=True):  # fmt: skip
+                 bits=32, lanes=1, data=True, ndim=None, null_shape=False):  # fmt: skip
         self.memory = memory
         self.name = ctypes.create_string_buffer(name)  # PyCapsule keeps the pointer only
         dims = memory.shape if shape is None else shape
@@ -257,9 +257,9 @@ class ForgedCapsule:
         tensor = self.managed.dl_tensor
         tensor.data = memory.ctypes.data if data else None
         tensor.device = DLDevice(*device)
-        tensor.ndim = len(dims)
+        tensor.ndim = len(dims) if ndim is None else ndim
         tensor.dtype = DLDataType(code, bits, lanes)
-        tensor.shape = self.shape
+        tensor.shape = None if null_shape else self.shape
         tensor.strides = None
         tensor.byte_offset = 0
 
@@ -393,7 +393,22 @@ HOSTILE = {
     "capsule-negative-shape": (
         lambda: forged(shape=(-4, -3)),
         ValueError,
-        r" has shape \(-4, -3\), expected \(4, 3\)",
+        r": the DLPack tensor has a negative extent",
+    ),
+    "capsule-negative-ndim": (
+        lambda: forged(ndim=-1),
+        ValueError,
+        r": the DLPack tensor has ndim outside \[0, 64\]",
+    ),
+    "capsule-huge-ndim": (
+        lambda: forged(ndim=1 << 30),
+        ValueError,
+        r": the DLPack tensor has ndim outside \[0, 64\]",
+    ),
+    "capsule-without-shape": (
+        lambda: forged(null_shape=True),
+        ValueError,
+        r": the DLPack tensor has no shape",
     ),
     "capsule-of-another-shape": (
         lambda: forged(shape=(3, 4)),
