@@ -16,23 +16,12 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from . import _core
+from . import dtypes
 
 U64_LIMIT = 1 << 64
 _INDEX_LIMIT = 1 << 63  # element counts and byte sizes must fit in int64
 # Every sampled value is computed in float32 (docs/stream.md), whatever the output dtype.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-# The output dtypes, each with the core's code for it.
-_OUTPUT_TYPES = {
-    np.dtype(np.float32): _core.OutputType.float32,
-    np.dtype(np.float64): _core.OutputType.float64,
-    np.dtype(np.float16): _core.OutputType.float16,
-    np.dtype(ml_dtypes.bfloat16): _core.OutputType.bfloat16,
-}
-DTYPE_NAMES = "float32, float64, float16, bfloat16"
-_BY_NAME = {dtype.name: dtype for dtype in _OUTPUT_TYPES}
-_LARGEST = {dtype: float(ml_dtypes.finfo(dtype).max) for dtype in _OUTPUT_TYPES}
 
 
 def show(value: Any) -> str:
@@ -117,22 +106,22 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 def check_dtype(dtype: Any) -> np.dtype:
     """One of the four float output types, given as a name or a NumPy/ml_dtypes dtype."""
-    known = _BY_NAME.get(dtype) if type(dtype) is str else None
+    known = dtypes.BY_NAME.get(dtype) if type(dtype) is str else None
     if known is not None:
-        return known
+        return known.numpy
     if isinstance(dtype, str) and dtype.lower() in ("bfloat16", "bf16"):
         return np.dtype(ml_dtypes.bfloat16)
     try:
         resolved = np.dtype(dtype)
     except Exception:  # NumPy raises TypeError, ValueError or a warning for odd specs
         resolved = None
-    if dtype is None or resolved not in _OUTPUT_TYPES:
-        raise ValueError(f"dtype must be one of {DTYPE_NAMES}; got {show(dtype)}")
+    if dtype is None or resolved not in dtypes.BY_NUMPY:
+        raise ValueError(f"dtype must be one of {dtypes.NAMES_TEXT}; got {show(dtype)}")
     return resolved
 
 
 def output_type(dtype: np.dtype) -> Any:
-    return _OUTPUT_TYPES[dtype]
+    return dtypes.BY_NUMPY[dtype].core
 
 
 def check_shape(shape: Any) -> tuple[int, ...]:
@@ -276,7 +265,7 @@ def check_representable(
     constants are rounded once into `dtype`, which alone bounds them. `arguments`
     are the parameters responsible, named in the message.
     """
-    limit = _LARGEST[dtype]
+    limit = dtypes.BY_NUMPY[dtype].largest
     if in_float32 and FLOAT32_MAX < limit:
         if reach > FLOAT32_MAX:
             raise ValueError(

@@ -1,0 +1,71 @@
+"""The output dtypes: the one table every module reads.
+
+Adding an output dtype is one row here plus its case in the C++ dispatch header
+(csrc/include/fastinit/dispatch.h) and a store() for it. Each row says how the dtype
+is named and encoded everywhere fastinit meets it: NumPy, the C++ core, DLPack,
+safetensors, torch (looked up lazily, so torch is imported only by fastinit.torch).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import ml_dtypes
+import numpy as np
+
+from . import _core
+
+
+class OutputDtype(NamedTuple):
+    name: str  # the user's spelling, dtype= "float32"
+    numpy: np.dtype  # NumPy's (ml_dtypes' for bfloat16)
+    core: Any  # _core.OutputType
+    dlpack: tuple[int, int]  # DLPack (type code, bits)
+    safetensors: str  # the header's "dtype"
+    largest: float  # the largest finite value
+    torch_name: str  # attribute of the torch module
+
+
+def _row(name: str, numpy: Any, dlpack_code: int, safetensors: str) -> OutputDtype:
+    dtype = np.dtype(numpy)
+    return OutputDtype(
+        name,
+        dtype,
+        getattr(_core.OutputType, name),
+        (dlpack_code, 8 * dtype.itemsize),
+        safetensors,
+        float(ml_dtypes.finfo(dtype).max),
+        name,
+    )
+
+
+OUTPUT_DTYPES: tuple[OutputDtype, ...] = (
+    _row("float32", np.float32, _core.DLPACK_FLOAT, "F32"),
+    _row("float64", np.float64, _core.DLPACK_FLOAT, "F64"),
+    _row("float16", np.float16, _core.DLPACK_FLOAT, "F16"),
+    _row("bfloat16", ml_dtypes.bfloat16, _core.DLPACK_BFLOAT, "BF16"),
+)
+NAMES = tuple(row.name for row in OUTPUT_DTYPES)
+NAMES_TEXT = ", ".join(NAMES)  # for messages: "float32, float64, float16, bfloat16"
+BY_NAME = {row.name: row for row in OUTPUT_DTYPES}
+BY_NUMPY = {row.numpy: row for row in OUTPUT_DTYPES}
+BY_SAFETENSORS = {row.safetensors: row for row in OUTPUT_DTYPES}
+BY_DLPACK = {row.dlpack: row for row in OUTPUT_DTYPES}
+# Raw stream words (random_bits) travel through DLPack as uint32 too.
+UINT32_DLPACK = (_core.DLPACK_UINT, 32)
+
+
+def torch_dtype(row: OutputDtype) -> Any:
+    import torch
+
+    return getattr(torch, row.torch_name)
+
+
+def of_torch(dtype: Any) -> OutputDtype | None:
+    """The row of a torch dtype, or None for one fastinit does not write."""
+    import torch
+
+    for row in OUTPUT_DTYPES:
+        if getattr(torch, row.torch_name) == dtype:
+            return row
+    return None
