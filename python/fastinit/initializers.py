@@ -298,8 +298,11 @@ def _variance_scaling_params(
     return _variance_params(distribution, scale / n, arguments), arguments
 
 
-# The named initializers: name -> (scale, mode, distribution, reference).
-NAMED = {
+# The named initializers. Each is variance_scaling with fixed scale and mode, written
+# out as its own def (the CLI and the tests read NAMED, which says the same). They call
+# _variance_scaling positionally: keyword forwarding would cost more than the fill of a
+# small tensor (bench/RESULTS.md, per-call cost).
+NAMED = {  # name -> (scale, mode, default distribution, reference)
     "glorot_normal": (1.0, "fan_avg", "truncated_normal", "Glorot & Bengio 2010"),
     "glorot_uniform": (1.0, "fan_avg", "uniform", "Glorot & Bengio 2010"),
     "he_normal": (2.0, "fan_in", "truncated_normal", "He et al. 2015"),
@@ -307,52 +310,257 @@ NAMED = {
     "lecun_normal": (1.0, "fan_in", "truncated_normal", "LeCun et al. 1998"),
     "lecun_uniform": (1.0, "fan_in", "uniform", "LeCun et al. 1998"),
 }
+# What every named initializer's docstring would otherwise repeat ({args} in each).
+_SHARED_ARGS = """
+    Args:
+        shape: the full tensor's shape (ints >= 0); fans come from it.
+        seed: an integer in [0, 2^64).
+        gain: multiplies the standard deviation (the scale by gain²), as
+            torch.nn.init's `gain`; > 0.
+        distribution: "truncated_normal" (±2σ, σ corrected by 0.87962566103423978 so
+            the variance is exact), "normal" (untruncated, as torch.nn.init's
+            xavier_normal_/kaiming_normal_) or "uniform".
+        dtype, stream, out, region, threads, device, layout, in_axis, out_axis,
+            batch_axis, fan_in, fan_out: as for `variance_scaling`.
+
+    Returns:
+        A NumPy array of `shape` (or of the region's shape), `out` itself when given,
+        or a fastinit.CudaArray for a CUDA `device`.
+
+    Raises:
+        ValueError, TypeError, OverflowError: an argument is outside what is allowed
+            (the message names it), before anything is allocated or written.
+        MemoryError: the output cannot be allocated.
+"""
 
 
-def _named(name: str) -> Any:
-    scale, mode, default_distribution, reference = NAMED[name]
-
-    def initializer(
-        shape: Sequence[int],
-        seed: int,
-        *,
-        gain: float = 1.0,
-        distribution: str = default_distribution,
-        dtype: Any = "float32",
-        stream: int | str = 0,
-        out: np.ndarray | None = None,
-        region: tuple[slice, ...] | None = None,
-        threads: int | None = None,
-        device: Any = None,
-        layout: str = "torch",
-        in_axis: int | None = None,
-        out_axis: int | None = None,
-        batch_axis: int | Sequence[int] = (),
-        fan_in: float | None = None,
-        fan_out: float | None = None,
-    ) -> np.ndarray:
-        return _variance_scaling(
-            shape, seed, scale, gain, mode, distribution, dtype, stream, out, region, threads,
-            device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
-        )  # fmt: skip
-
-    initializer.__name__ = initializer.__qualname__ = name
-    initializer.__module__ = __name__
-    initializer.__doc__ = (
-        f"variance_scaling(scale={scale:g} * gain**2, mode={mode!r}, "
-        f"distribution={default_distribution!r}); {reference}.\n\n"
-        "Takes every keyword of variance_scaling except scale and mode; "
-        'distribution="normal" gives the untruncated normal of torch.nn.init.'
-    )
-    return initializer
+def _documented(function: Any) -> Any:
+    function.__doc__ = function.__doc__.replace("{args}", _SHARED_ARGS)
+    return function
 
 
-glorot_normal = _named("glorot_normal")
-glorot_uniform = _named("glorot_uniform")
-he_normal = _named("he_normal")
-he_uniform = _named("he_uniform")
-lecun_normal = _named("lecun_normal")
-lecun_uniform = _named("lecun_uniform")
+@_documented
+def glorot_normal(
+    shape: Sequence[int],
+    seed: int,
+    *,
+    gain: float = 1.0,
+    distribution: str = "truncated_normal",
+    dtype: Any = "float32",
+    stream: int | str = 0,
+    out: np.ndarray | None = None,
+    region: tuple[slice, ...] | None = None,
+    threads: int | None = None,
+    device: Any = None,
+    layout: str = "torch",
+    in_axis: int | None = None,
+    out_axis: int | None = None,
+    batch_axis: int | Sequence[int] = (),
+    fan_in: float | None = None,
+    fan_out: float | None = None,
+) -> Any:
+    """Glorot/Xavier normal: variance 2 gain² / (fan_in + fan_out), cut at ±2σ.
+
+    σ = gain sqrt(2 / (fan_in + fan_out)) / 0.87962566103423978 before the cut, as in
+    Keras and JAX (`distribution="normal"` for torch.nn.init.xavier_normal_).
+    {args}
+    Example:
+        >>> w = fastinit.glorot_normal((4096, 1024), seed=42, stream="fc1.weight")
+
+    Reference: X. Glorot, Y. Bengio, "Understanding the difficulty of training deep
+    feedforward neural networks", AISTATS 2010.
+    """
+    return _variance_scaling(
+        shape, seed, 1.0, gain, "fan_avg", distribution, dtype, stream, out, region, threads,
+        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+    )  # fmt: skip
+
+
+@_documented
+def glorot_uniform(
+    shape: Sequence[int],
+    seed: int,
+    *,
+    gain: float = 1.0,
+    distribution: str = "uniform",
+    dtype: Any = "float32",
+    stream: int | str = 0,
+    out: np.ndarray | None = None,
+    region: tuple[slice, ...] | None = None,
+    threads: int | None = None,
+    device: Any = None,
+    layout: str = "torch",
+    in_axis: int | None = None,
+    out_axis: int | None = None,
+    batch_axis: int | Sequence[int] = (),
+    fan_in: float | None = None,
+    fan_out: float | None = None,
+) -> Any:
+    """Glorot/Xavier uniform: U(-l, l), l = gain sqrt(6 / (fan_in + fan_out)).
+
+    The same as torch.nn.init.xavier_uniform_, Keras and JAX glorot_uniform.
+    {args}
+    Example:
+        >>> w = fastinit.glorot_uniform((4096, 1024), seed=42, dtype="bfloat16")
+
+    Reference: X. Glorot, Y. Bengio, "Understanding the difficulty of training deep
+    feedforward neural networks", AISTATS 2010.
+    """
+    return _variance_scaling(
+        shape, seed, 1.0, gain, "fan_avg", distribution, dtype, stream, out, region, threads,
+        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+    )  # fmt: skip
+
+
+@_documented
+def he_normal(
+    shape: Sequence[int],
+    seed: int,
+    *,
+    gain: float = 1.0,
+    distribution: str = "truncated_normal",
+    dtype: Any = "float32",
+    stream: int | str = 0,
+    out: np.ndarray | None = None,
+    region: tuple[slice, ...] | None = None,
+    threads: int | None = None,
+    device: Any = None,
+    layout: str = "torch",
+    in_axis: int | None = None,
+    out_axis: int | None = None,
+    batch_axis: int | Sequence[int] = (),
+    fan_in: float | None = None,
+    fan_out: float | None = None,
+) -> Any:
+    """He/Kaiming normal: variance 2 gain² / fan_in, cut at ±2σ.
+
+    σ = gain sqrt(2 / fan_in) / 0.87962566103423978 before the cut, as in Keras and
+    JAX. torch.nn.init.kaiming_normal_(w, nonlinearity="relu") is
+    `distribution="normal"`; its mode="fan_out" is `variance_scaling(scale=2,
+    mode="fan_out", distribution="normal")`.
+    {args}
+    Example:
+        >>> w = fastinit.he_normal((64, 3, 7, 7), seed=42, stream="conv1.weight")
+
+    Reference: K. He, X. Zhang, S. Ren, J. Sun, "Delving deep into rectifiers:
+    surpassing human-level performance on ImageNet classification", ICCV 2015.
+    """
+    return _variance_scaling(
+        shape, seed, 2.0, gain, "fan_in", distribution, dtype, stream, out, region, threads,
+        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+    )  # fmt: skip
+
+
+@_documented
+def he_uniform(
+    shape: Sequence[int],
+    seed: int,
+    *,
+    gain: float = 1.0,
+    distribution: str = "uniform",
+    dtype: Any = "float32",
+    stream: int | str = 0,
+    out: np.ndarray | None = None,
+    region: tuple[slice, ...] | None = None,
+    threads: int | None = None,
+    device: Any = None,
+    layout: str = "torch",
+    in_axis: int | None = None,
+    out_axis: int | None = None,
+    batch_axis: int | Sequence[int] = (),
+    fan_in: float | None = None,
+    fan_out: float | None = None,
+) -> Any:
+    """He/Kaiming uniform: U(-l, l), l = gain sqrt(6 / fan_in).
+
+    torch.nn.init.kaiming_uniform_(w, nonlinearity="relu"); nn.Linear's default,
+    kaiming_uniform_(a=√5), is `gain=sqrt(1/6)` (docs/conventions.md).
+    {args}
+    Example:
+        >>> w = fastinit.he_uniform((1024, 4096), seed=7, stream="mlp.up.weight")
+
+    Reference: K. He, X. Zhang, S. Ren, J. Sun, "Delving deep into rectifiers:
+    surpassing human-level performance on ImageNet classification", ICCV 2015.
+    """
+    return _variance_scaling(
+        shape, seed, 2.0, gain, "fan_in", distribution, dtype, stream, out, region, threads,
+        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+    )  # fmt: skip
+
+
+@_documented
+def lecun_normal(
+    shape: Sequence[int],
+    seed: int,
+    *,
+    gain: float = 1.0,
+    distribution: str = "truncated_normal",
+    dtype: Any = "float32",
+    stream: int | str = 0,
+    out: np.ndarray | None = None,
+    region: tuple[slice, ...] | None = None,
+    threads: int | None = None,
+    device: Any = None,
+    layout: str = "torch",
+    in_axis: int | None = None,
+    out_axis: int | None = None,
+    batch_axis: int | Sequence[int] = (),
+    fan_in: float | None = None,
+    fan_out: float | None = None,
+) -> Any:
+    """LeCun normal: variance gain² / fan_in, cut at ±2σ (SELU networks' init).
+
+    σ = gain sqrt(1 / fan_in) / 0.87962566103423978 before the cut, as in Keras and JAX.
+    {args}
+    Example:
+        >>> w = fastinit.lecun_normal((512, 512), seed=0, layout="jax")
+
+    Reference: Y. LeCun, L. Bottou, G. Orr, K.-R. Müller, "Efficient BackProp",
+    Neural Networks: Tricks of the Trade, 1998.
+    """
+    return _variance_scaling(
+        shape, seed, 1.0, gain, "fan_in", distribution, dtype, stream, out, region, threads,
+        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+    )  # fmt: skip
+
+
+@_documented
+def lecun_uniform(
+    shape: Sequence[int],
+    seed: int,
+    *,
+    gain: float = 1.0,
+    distribution: str = "uniform",
+    dtype: Any = "float32",
+    stream: int | str = 0,
+    out: np.ndarray | None = None,
+    region: tuple[slice, ...] | None = None,
+    threads: int | None = None,
+    device: Any = None,
+    layout: str = "torch",
+    in_axis: int | None = None,
+    out_axis: int | None = None,
+    batch_axis: int | Sequence[int] = (),
+    fan_in: float | None = None,
+    fan_out: float | None = None,
+) -> Any:
+    """LeCun uniform: U(-l, l), l = gain sqrt(3 / fan_in).
+
+    The same as Keras and JAX lecun_uniform.
+    {args}
+    Example:
+        >>> w = fastinit.lecun_uniform((512, 512), seed=0)
+
+    Reference: Y. LeCun, L. Bottou, G. Orr, K.-R. Müller, "Efficient BackProp",
+    Neural Networks: Tricks of the Trade, 1998.
+    """
+    return _variance_scaling(
+        shape, seed, 1.0, gain, "fan_in", distribution, dtype, stream, out, region, threads,
+        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+    )  # fmt: skip
+
+
+# PyTorch's names for the same functions.
 xavier_normal = glorot_normal
 xavier_uniform = glorot_uniform
 kaiming_normal = he_normal
