@@ -25,7 +25,7 @@ import fastinit
 import ml_dtypes
 import numpy as np
 import pytest
-from fastinit import _windows, checkpoint, cli, specs
+from fastinit import _windows, checkpoint, cli, hf_configs, specs
 from fastinit.specs import ModelSpec, TensorSpec
 
 ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
@@ -945,14 +945,14 @@ def test_cli_preset_uses_the_embedded_config(tmp_path, monkeypatch, capsys):
     assert exited.value.code == 0
     shown = capsys.readouterr().out
     assert all(name in shown for name in specs.PRESETS)
-    real = specs.preset_config
+    real = hf_configs.preset_config
     tiny = {**GPT2, "n_layer": 1}
 
     def tiny_preset(name):
         real(name)  # the name must still be a preset
         return dict(tiny)
 
-    monkeypatch.setattr(specs, "preset_config", tiny_preset)
+    monkeypatch.setattr(hf_configs, "preset_config", tiny_preset)
     assert cli.main(["init", "--preset", "gpt2", "-o", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().err == ""
     assert json.loads((tmp_path / "out/config.json").read_text(encoding="utf-8")) == tiny

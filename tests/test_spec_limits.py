@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fastinit import checkpoint, cli, specs
+from fastinit import checkpoint, cli, hf_configs, specs
 from fastinit.specs import (
     MAX_BYTES,
     MAX_DEPTH,
@@ -77,8 +77,8 @@ def no_building(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("a tensor was built or sampled before the refusal")
 
     monkeypatch.setattr(specs, "_tensor", forbidden)
-    monkeypatch.setattr(specs, "_try_sampler", forbidden)
-    monkeypatch.setattr(specs._Blueprint, "rows", forbidden)
+    monkeypatch.setattr(specs, "check_sampler", forbidden)
+    monkeypatch.setattr(hf_configs._Blueprint, "rows", forbidden)
 
 
 # ---------------------------------------------------------------------------
@@ -235,8 +235,12 @@ def test_blueprints_count_and_size_exactly():
     configs += [{**TINY_GPT2, "add_cross_attention": True, "tie_word_embeddings": False}]
     configs += [{"model_type": "llama", "num_hidden_layers": 0, "attention_bias": True}]
     for config in configs:
-        fields = specs._Fields(config["model_type"], config)
-        build = specs._build_gpt2 if config["model_type"] == "gpt2" else specs._build_llama_family
+        fields = hf_configs._Fields(config["model_type"], config)
+        build = (
+            hf_configs._build_gpt2
+            if config["model_type"] == "gpt2"
+            else hf_configs._build_llama_family
+        )
         blueprint = build(config["model_type"], fields)
         tensors = spec_from_config(config).tensors
         assert blueprint.tensor_count() == len(tensors)
@@ -297,13 +301,13 @@ def test_config_initializer_range_the_api_refuses_names_field_and_tensor():
 def test_config_tensors_are_checked_per_distinct_tensor(monkeypatch):
     """Every kind of tensor, the first layer's included, goes through the sampler."""
     checked = []
-    real = specs._try_sampler
+    real = specs.check_sampler
 
     def spy(index, tensor, seed):
         checked.append((index, tensor))
         real(index, tensor, seed)
 
-    monkeypatch.setattr(specs, "_try_sampler", spy)
+    monkeypatch.setattr(specs, "check_sampler", spy)
     spec = spec_from_config({**TINY_GPT2, "tie_word_embeddings": False}, seed=5)
     by_index = {i: t for i, t in checked}
     assert len(by_index) == len(checked) == 2 + 12 + 3  # head, one layer, tail

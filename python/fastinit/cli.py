@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import __version__, checkpoint, initializers, specs
+from . import __version__, checkpoint, hf_configs, initializers, specs
 from ._checks import check_dtype
 from ._durable import CommittedInterrupt
 from .fans import compute_fans
@@ -101,9 +101,9 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _init(args: argparse.Namespace) -> int:
     if args.preset is not None:
-        spec = specs.spec_from_config(specs.preset_config(args.preset), dtype=args.dtype)
+        spec = hf_configs.spec_from_config(hf_configs.preset_config(args.preset), dtype=args.dtype)
     elif args.config is not None:
-        spec = specs.spec_from_config(specs.load_config(args.config), dtype=args.dtype)
+        spec = hf_configs.spec_from_config(specs.load_config(args.config), dtype=args.dtype)
     else:
         spec = specs.load_spec(args.spec)
         if args.dtype is not None:
@@ -162,7 +162,9 @@ def _parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", help="write a freshly initialized safetensors checkpoint")
     source = init.add_mutually_exclusive_group(required=True)
-    source.add_argument("--preset", help=f"an embedded model config: {', '.join(specs.PRESETS)}")
+    source.add_argument(
+        "--preset", help=f"an embedded model config: {', '.join(hf_configs.PRESETS)}"
+    )
     source.add_argument("--config", help="a Hugging Face config.json (llama, mistral, qwen2, gpt2)")
     source.add_argument("--spec", help="a fastinit spec JSON (docs/spec.md)")
     init.add_argument("-o", "--output", required=True, help="a directory, or a .safetensors file")
