@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _checks, _core, devices
+from . import _checks, _core, _fill, devices
 from .fans import LAYOUTS, check_fan_axes, fans_of_checked_shape
 from .runtime import resolve_threads
 from .streams import check_stream
@@ -236,17 +236,38 @@ def _variance_scaling(
     directly, since keyword forwarding costs more than the fill of a small tensor.
     `gain` (None for variance_scaling) multiplies a named initializer's scale by gain²."""
     request = _request(shape, seed, dtype, stream, region, threads, device)
+    params, arguments = _variance_setup(
+        request.shape, scale, gain, mode, distribution, layout, in_axis, out_axis, batch_axis,
+        fan_in, fan_out,
+    )  # fmt: skip
+    return _sample(request, params, out, arguments)
+
+
+def _variance_setup(
+    shape: tuple[int, ...],
+    scale: Any,
+    gain: Any,
+    mode: Any,
+    distribution: Any,
+    layout: Any,
+    in_axis: Any,
+    out_axis: Any,
+    batch_axis: Any,
+    fan_in: Any,
+    fan_out: Any,
+) -> tuple[Any, dict[str, Any]]:
+    """variance_scaling's arguments checked: (Params, the names that determine them)."""
     if in_axis is not None or out_axis is not None or type(batch_axis) is not tuple or batch_axis:
         # Checked before the cache: (1,) == (True,) == (1.0,) would share an entry.
         in_axis, out_axis, batch_axis = check_fan_axes(in_axis, out_axis, batch_axis)
     params, arguments = _cached(
         _variance_scaling_params,
-        *(request.shape, scale, gain, mode, distribution, layout, in_axis, out_axis, batch_axis),
+        *(shape, scale, gain, mode, distribution, layout, in_axis, out_axis, batch_axis),
         *(fan_in, fan_out),
     )
     if params is None:  # zero-size output: nothing to sample, nothing to divide
-        params, arguments = _EMPTY_PARAMS, {}
-    return _sample(request, params, out, arguments)
+        return _EMPTY_PARAMS, {}
+    return params, arguments
 
 
 def _cached(function: Any, *arguments: Any) -> Any:
@@ -593,6 +614,14 @@ def truncated_normal(
     mean and std·√2 must lie within float32's range, in which every value is computed.
     """
     request = _request(shape, seed, dtype, stream, region, threads, device)
+    params, arguments = _truncated_normal_params(mean, std, lower, upper, a, b)
+    return _sample(request, params, out, arguments)
+
+
+def _truncated_normal_params(
+    mean: Any, std: Any, lower: Any, upper: Any, a: Any, b: Any
+) -> tuple[Any, dict[str, Any]]:
+    """truncated_normal's arguments checked: (Params, the names that determine them)."""
     mean, std = _normal_arguments(mean, std, positive=True)
     if (a is not None or b is not None) and (lower is not None or upper is not None):
         raise ValueError(
@@ -624,8 +653,7 @@ def truncated_normal(
                 "range in which values are computed; use an infinite bound for none"
             )
     _check_tail_resolution(lower, upper, names)
-    params = _core.truncated_normal_params(mean, std, lower, upper)
-    return _sample(request, params, out, arguments)
+    return _core.truncated_normal_params(mean, std, lower, upper), arguments
 
 
 def _normal_arguments(mean: Any, std: Any, *, positive: bool) -> tuple[float, float]:
@@ -717,3 +745,126 @@ def _uniform_params(low: Any, high: Any) -> tuple[Any, dict[str, Any]]:
     _checks.check_float32_range("low", low)
     _checks.check_float32_range("high", high)
     return _core.uniform_params(low, high), {"low": low, "high": high}
+
+
+# What a spec's tensor is filled with (the checkpoint writer fills windows by flat ranges).
+def parameters(
+    init: str, shape: tuple[int, ...], dtype: Any, params: dict[str, Any]
+) -> _core.Params | float:
+    """The Params that `fastinit.<init>(shape, seed, dtype=dtype, **params)` fills with, so
+    that `_fill.fill_flat(out, parameters(...), seed, stream, first, threads)` gives the
+    bits of that call's result flattened, from element `first` on; the same argument
+    checks run first, and raise the same errors.
+
+    `init` is a key of specs.INITIALIZERS. zeros, ones and constant sample nothing:
+    for them the value every element holds comes back as a float, rounded as
+    fastinit.constant rounds it, once, to nearest (ties to even) in `dtype` (bfloat16
+    included: no double rounding through float32). That float is exactly a `dtype`
+    value, so storing it into an array of `dtype` gives the constant's bits.
+    """
+    shape = _checks.check_shape(shape)
+    dtype = _checks.check_dtype(dtype)
+    if init in NAMED:
+        scale, mode, distribution, _ = NAMED[init]
+        return _named_parameters(
+            shape, dtype, scale, mode, **{"distribution": distribution, **params}
+        )
+    setup = _PARAMETER_SETUPS.get(init) if type(init) is str else None
+    if setup is None:
+        known = ", ".join((*NAMED, *_PARAMETER_SETUPS))
+        raise ValueError(f"init must be one of {known}; got {_checks.show(init)}")
+    return setup(shape, dtype, **params)
+
+
+def _checked(dtype: np.dtype, params: Any, arguments: dict[str, Any]) -> Any:
+    _checks.check_params(params, dtype, arguments)
+    return params
+
+
+def _named_parameters(
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    scale: float,
+    mode: str,
+    /,
+    *,
+    gain: Any = 1.0,
+    distribution: Any,
+    layout: Any = "torch",
+    in_axis: Any = None,
+    out_axis: Any = None,
+    batch_axis: Any = (),
+    fan_in: Any = None,
+    fan_out: Any = None,
+) -> Any:
+    setup = _variance_setup(
+        shape, scale, gain, mode, distribution, layout, in_axis, out_axis, batch_axis, fan_in,
+        fan_out,
+    )  # fmt: skip
+    return _checked(dtype, *setup)
+
+
+def _variance_scaling_parameters(
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    /,
+    *,
+    scale: Any = 1.0,
+    mode: Any = "fan_in",
+    distribution: Any = "truncated_normal",
+    layout: Any = "torch",
+    in_axis: Any = None,
+    out_axis: Any = None,
+    batch_axis: Any = (),
+    fan_in: Any = None,
+    fan_out: Any = None,
+) -> Any:
+    setup = _variance_setup(
+        shape, scale, None, mode, distribution, layout, in_axis, out_axis, batch_axis, fan_in,
+        fan_out,
+    )  # fmt: skip
+    return _checked(dtype, *setup)
+
+
+def _truncated_normal_parameters(
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    /,
+    *,
+    mean: Any = 0.0,
+    std: Any = 1.0,
+    lower: Any = None,
+    upper: Any = None,
+    a: Any = None,
+    b: Any = None,
+) -> Any:
+    return _checked(dtype, *_truncated_normal_params(mean, std, lower, upper, a, b))
+
+
+def _normal_parameters(
+    shape: tuple[int, ...], dtype: np.dtype, /, *, mean: Any = 0.0, std: Any = 1.0
+) -> Any:
+    return _checked(dtype, *_cached(_normal_params, mean, std))
+
+
+def _uniform_parameters(
+    shape: tuple[int, ...], dtype: np.dtype, /, *, low: Any = 0.0, high: Any = 1.0
+) -> Any:
+    return _checked(dtype, *_cached(_uniform_params, low, high))
+
+
+def _constant_parameters(shape: tuple[int, ...], dtype: np.dtype, value: Any, /) -> float:
+    value = _checks.check_real("value", value)
+    _checks.check_representable(abs(value), dtype, {"value": value}, in_float32=False)
+    return float(_fill.round_once(value, dtype))
+
+
+_PARAMETER_SETUPS: dict[str, Any] = {
+    "variance_scaling": _variance_scaling_parameters,
+    "truncated_normal": _truncated_normal_parameters,
+    "normal": _normal_parameters,
+    "uniform": _uniform_parameters,
+    "zeros": lambda shape, dtype, /: _constant_parameters(shape, dtype, 0.0),
+    "ones": lambda shape, dtype, /: _constant_parameters(shape, dtype, 1.0),
+    "constant": lambda shape, dtype, /, *, value: _constant_parameters(shape, dtype, value),
+}

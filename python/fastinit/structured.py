@@ -12,10 +12,9 @@ import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import ml_dtypes
 import numpy as np
 
-from . import _checks, _core, devices
+from . import _checks, _core, _fill, devices
 from .initializers import _request, normal
 
 
@@ -53,23 +52,7 @@ def _write(
 
 
 def _everywhere(value: float, dtype: np.dtype, size: int) -> _Strided:
-    return _Strided(_round_once(value, dtype), 0, 1, size)
-
-
-def _round_once(value: float, dtype: np.dtype) -> Any:
-    """`value` rounded to nearest-even in dtype with a single rounding.
-
-    ml_dtypes casts float64 to bfloat16 through float32, and that double rounding
-    can go wrong at a bfloat16 midpoint. Rounding to float32 "to odd" first (an
-    inexact result keeps its lowest bit set) makes the second rounding exact.
-    """
-    if dtype != np.dtype(ml_dtypes.bfloat16):
-        return dtype.type(value)
-    narrow = np.float32(value)
-    if float(narrow) != value and not narrow.view(np.uint32) & 1:
-        toward = np.float32(np.inf if value > float(narrow) else -np.inf)
-        narrow = np.nextafter(narrow, toward)
-    return dtype.type(narrow)
+    return _Strided(_fill.round_once(value, dtype), 0, 1, size)
 
 
 class _Box(NamedTuple):
@@ -118,7 +101,7 @@ def ones(shape: Sequence[int], **options: Any) -> Any:
 def _diagonals(box: _Box, gain: float, out: Any, lines: list[tuple[int, int, int]]) -> Any:
     """Zeros with `gain` along `lines`: (start, stride, count) in the flat output."""
     _checks.check_representable(abs(gain), box.dtype, {"gain": gain}, in_float32=False)
-    value = _round_once(gain, box.dtype)
+    value = _fill.round_once(gain, box.dtype)
     steps = [_everywhere(0.0, box.dtype, math.prod(box.extent))]
     steps += [_Strided(value, *line) for line in lines if line[2] > 0]
     return _write(box.extent, box.dtype, out, box.device, steps)
