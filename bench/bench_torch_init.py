@@ -73,6 +73,7 @@ def run_one(args: argparse.Namespace) -> dict:
     """One job in this process; returns its numbers."""
     import fastinit.torch as fit
     import torch
+    from fastinit.torch.modules import materialize
 
     torch.set_num_threads(args.threads)
     model = build(args)
@@ -80,7 +81,7 @@ def run_one(args: argparse.Namespace) -> dict:
     nbytes = sum(p.numel() * p.element_size() for p in model.parameters())
     baseline = _resident_kib("VmRSS")
     if args.pretouched:
-        fit._materialize(model, torch.device("cpu"))
+        materialize(model, torch.device("cpu"))
         with torch.no_grad():
             for tensor in [*model.parameters(), *model.buffers()]:
                 tensor.zero_()

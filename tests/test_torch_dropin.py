@@ -16,8 +16,11 @@ Every random draw uses a fixed seed (fastinit's or torch.manual_seed).
 
 from __future__ import annotations
 
+import ast
 import functools
 import math
+import os
+import typing
 import warnings
 
 import fastinit as fi
@@ -1052,3 +1055,26 @@ def test_meta_tensor_takes_no_draw_from_the_generator():
     state = generator.get_state()
     ft.normal_(torch.empty(3, device="meta"), generator=generator)
     assert torch.equal(generator.get_state(), state)
+
+
+def test_the_drop_ins_literal_types_list_torchs_and_fastinits_tables():
+    """nn_init's Nonlinearity and FanMode (the Literals torch's stubs annotate with) name
+    exactly torch's nonlinearities and modes, which are fastinit.fans' too."""
+    assert typing.get_args(ft.nn_init.Nonlinearity) == typing.get_args(torch_init._NonlinearityType)
+    assert set(typing.get_args(ft.nn_init.Nonlinearity)) == set(fi.fans.NONLINEARITIES)
+    assert typing.get_args(ft.nn_init.FanMode) == typing.get_args(torch_init._FanMode)
+
+
+def test_the_torch_package_reads_downwards():
+    """init_module's modules -> nn_init (the drop-ins) -> _tensors: no module imports
+    one above it, so a walk from init_module never returns to a file it left."""
+    layers = ["modules", "nn_init", "_tensors"]
+    package = os.path.dirname(ft.__file__)
+    for depth, name in enumerate(layers):
+        with open(os.path.join(package, name + ".py")) as source:
+            tree = ast.parse(source.read())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                imported.add(node.module)
+        assert imported <= set(layers[depth + 1 :]), (name, imported)

@@ -1,0 +1,83 @@
+"""torch.nn.init, reproducible: the same names, signatures and distributions, Philox bits.
+
+    import fastinit.torch as init        # instead of: from torch.nn import init
+
+    init.kaiming_uniform_(layer.weight, a=math.sqrt(5), seed=42, stream="fc1.weight")
+    init.trunc_normal_(w, std=0.02, a=-0.04, b=0.04)          # seed drawn from torch's RNG
+    model = init.init_module(model_built_on_meta, seed=42)   # every parameter and buffer
+
+Each function fills its tensor in place (CPU or CUDA; float32, float64, float16,
+bfloat16) with the values fastinit's samplers return for (shape, seed, stream), and
+returns the tensor. Distributions and parameter formulas are torch.nn.init's; fans
+and gains come from torch's own functions, so errors about them (bad mode or
+nonlinearity, fewer than 2 dimensions) are torch's too. Other bad arguments raise
+fastinit's ValueError/TypeError naming the argument.
+
+Seeds: pass `seed=` (and optionally `stream=`, default 0) for bits that depend on
+nothing else. Without a seed, the seed is one draw from `generator` (default
+torch.default_generator): torch.randint(0, 2**63 - 1) on that generator, so
+torch.manual_seed makes the sequence of calls reproducible and each call advances
+the generator, as torch.nn.init's functions do. constant_, ones_, zeros_, eye_ and
+dirac_ accept seed/stream/generator for uniformity and ignore them; they also fill
+integer tensors, as torch's do.
+
+A tensor that is not contiguous is filled through one contiguous temporary (its
+logical row-major order defines the element indices). Meta tensors are left as they
+are, as torch.nn.init leaves them.
+
+Odd tensors behave as in torch.nn.init. constant_, ones_, zeros_, eye_ and dirac_ fill
+whatever torch's do (an expanded view, a sparse CSR tensor: through torch's own fill,
+with fastinit's value) and raise what torch's raise. The random drop-ins refuse a
+sparse, nested or MKL-DNN tensor with UnsupportedTensorError (a TypeError and a
+NotImplementedError) and an expanded view, whose elements share memory, with
+OverlappingTensorError (a ValueError and a RuntimeError), before drawing anything.
+Numeric arguments are checked under their own names: a refusal names `a`, `gain`,
+`val`... even where the value it rejects is derived from them (a bound, a std), and
+no call writes inf or NaN.
+
+Layout (each module reads only the ones after it): modules.py (init_module, the
+per-layer default rules, meta materialization) -> nn_init.py (the drop-ins) ->
+_tensors.py (tensor checks and writes) -> fastinit's samplers.
+"""
+
+# N.B. inside this package `import torch` is PyTorch itself (imports are absolute).
+from ._tensors import OverlappingTensorError, UnsupportedTensorError
+from .modules import Initializer as Initializer  # the types of init_module's rules
+from .modules import Rule as Rule
+from .modules import init_module
+from .nn_init import (
+    calculate_gain,
+    constant_,
+    dirac_,
+    eye_,
+    kaiming_normal_,
+    kaiming_uniform_,
+    normal_,
+    ones_,
+    orthogonal_,
+    trunc_normal_,
+    uniform_,
+    xavier_normal_,
+    xavier_uniform_,
+    zeros_,
+)
+
+__all__ = [
+    "calculate_gain",
+    "constant_",
+    "dirac_",
+    "eye_",
+    "init_module",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "normal_",
+    "ones_",
+    "orthogonal_",
+    "trunc_normal_",
+    "uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
+    "OverlappingTensorError",
+    "UnsupportedTensorError",
+]
