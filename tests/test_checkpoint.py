@@ -25,7 +25,7 @@ import fastinit
 import ml_dtypes
 import numpy as np
 import pytest
-from fastinit import _windows, checkpoint, cli, hf_configs, specs
+from fastinit import _durable, _windows, checkpoint, cli, hf_configs, specs
 from fastinit.specs import ModelSpec, TensorSpec
 
 ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
@@ -468,7 +468,7 @@ def test_an_error_while_writing_leaves_nothing(
         (out / "notes.txt").write_text("mine\n", encoding="utf-8")
     before, names_before = snapshot(tmp_path), listing(tmp_path)
     last = [t.name for t in spec.tensors if math.prod(t.shape)][-1]
-    real = _windows.sample_into
+    real = _windows.fill_piece
     calls, seen = [], []
 
     def failing(tensor, *args, **kwargs):
@@ -478,7 +478,7 @@ def test_an_error_while_writing_leaves_nothing(
             raise error("injected")
         return real(tensor, *args, **kwargs)
 
-    monkeypatch.setattr(_windows, "sample_into", failing)
+    monkeypatch.setattr(_windows, "fill_piece", failing)
     with pytest.raises(BaseException) as raised:
         checkpoint.write(spec, out, max_shard_size="20KB" if sharded else None, window=4096)
     assert isinstance(raised.value, error) or isinstance(raised.value.__context__, error)
@@ -505,14 +505,14 @@ def test_a_missing_parent_directory_is_an_error(tmp_path):
 
 def test_sigterm_handler_is_restored(tmp_path, monkeypatch):
     original = signal.getsignal(signal.SIGTERM)
-    real = _windows.sample_into
+    real = _windows.fill_piece
     during = []
 
     def watching(*args, **kwargs):
         during.append(signal.getsignal(signal.SIGTERM))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_windows, "sample_into", watching)
+    monkeypatch.setattr(_windows, "fill_piece", watching)
     checkpoint.write(small_spec(), tmp_path)
     assert during and all(handler is not original for handler in during)
     assert signal.getsignal(signal.SIGTERM) is original
@@ -526,7 +526,7 @@ CHILD = textwrap.dedent(
     kind, action, *argv = sys.argv[1:]
     if kind == "named":
         del os.O_TMPFILE
-    real = _windows.sample_into
+    real = _windows.fill_piece
     calls = 0
 
     def watched(*args, **kwargs):
@@ -537,7 +537,7 @@ CHILD = textwrap.dedent(
             time.sleep(60)
         return real(*args, **kwargs)
 
-    _windows.sample_into = watched
+    _windows.fill_piece = watched
     if action == "fsize":
         import resource, signal
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -710,7 +710,7 @@ def test_bad_specs_are_refused_before_writing(tmp_path, monkeypatch, capsys, cas
     (existing / "model.safetensors").write_bytes(b"not mine to touch")
     before = snapshot(tmp_path)
     calls = []
-    monkeypatch.setattr(_windows, "sample_into", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(_windows, "fill_piece", lambda *a, **k: calls.append(a))
     spec = _entries_as_specs([ok, *entries])
     for target in (tmp_path / "new", existing, tmp_path / "x.safetensors"):
         with pytest.raises((ValueError, TypeError), match=re.escape(named)) as raised:
@@ -1068,14 +1068,14 @@ def test_config_dtype_follows_the_weights(tmp_path):
 
 
 def test_a_failed_index_takes_the_linked_shards_with_it(tmp_path, monkeypatch):
-    real = checkpoint.write_small
+    real = _durable.write_small
 
     def failing(path, text):
         if path.name == checkpoint.INDEX_FILE:
             raise OSError(28, "No space left on device")
         return real(path, text)
 
-    monkeypatch.setattr(checkpoint, "write_small", failing)
+    monkeypatch.setattr(_durable, "write_small", failing)
     spec = small_spec("float32")._replace(config={"model_type": "toy"})
     with pytest.raises(OSError, match="No space"):
         checkpoint.write(spec, tmp_path / "out", max_shard_size="20KB")
@@ -1092,16 +1092,35 @@ def test_direct_and_mapped_writes_are_identical(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("shape", [(), (7,), (3, 5), (2, 3, 4), (4, 1, 6), (2, 0, 3)])
-def test_flat_boxes_cover_exactly_the_range(shape):
+def test_zeroed_spans_cover_exactly_the_zero_rows_in_the_range(shape):
+    """Windows are filled by flat ranges [first, stop); a zeroed row is zeroed by flat
+    index: exactly its elements inside the range, whatever the range's ends."""
     size = math.prod(shape)
+    rows = (0, shape[0] - 1) if shape and shape[0] > 1 else ((0,) if shape else ())
     flat = np.arange(size).reshape(shape)
+    zeroed = set(flat[list(rows)].reshape(-1).tolist()) if rows else set()
     for first in range(size + 1):
         for stop in range(first, size + 1):
             covered = []
-            for start, extent in _windows.flat_boxes(shape, first, stop):
-                box = tuple(slice(a, a + e) for a, e in zip(start, extent, strict=True))
-                covered += flat[box].reshape(-1).tolist()
-            assert covered == list(range(first, stop)), (shape, first, stop)
+            for begin, end in _windows.zeroed_spans(shape, rows, first, stop):
+                assert first <= begin < end <= stop, (shape, first, stop)
+                covered += list(range(begin, end))
+            expected = [i for i in range(first, stop) if i in zeroed]
+            assert covered == expected, (shape, first, stop)
+
+
+def test_a_window_piece_equals_the_tensor_at_its_flat_range():
+    """fill_piece(first) equals the whole tensor's flat elements [first, stop): values
+    and zero_rows, for every dtype and initializer kind, at ends inside rows."""
+    for tensor in [*mixed_spec().tensors, *small_spec("bfloat16").tensors]:
+        whole = np.ascontiguousarray(specs.sample_into(tensor, 9)).reshape(-1)
+        prepared = _windows.prepare(tensor)
+        for first, stop in [(0, whole.size), (1, whole.size - 1), (whole.size // 3, whole.size)]:
+            if first >= stop:
+                continue
+            piece = np.empty(stop - first, whole.dtype)
+            _windows.fill_piece(tensor, prepared, 9, piece, first, 2)
+            assert piece.tobytes() == whole[first:stop].tobytes(), (tensor.name, first, stop)
 
 
 def test_cli_verify_sample_seed_is_repeatable(tmp_path, capsys):

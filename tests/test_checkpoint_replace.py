@@ -1,6 +1,6 @@
 """Replacing a checkpoint is all-or-nothing (issue 11, C1-C4).
 
-At every step of a write and its commit (the test hook `_durable.step_hook` names each),
+At every step of a write and its commit (the test hook `_signals.step_hook` names each),
 an injected exception, and a SIGKILL of a writer process, leave the output holding the
 complete old checkpoint or the complete new one: the same files with the same bytes as
 a known-good run, the user's files intact, `verify` passing. After an exception nothing
@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from fastinit import _durable, checkpoint, cli, specs
+from fastinit import _durable, _leftovers, _signals, checkpoint, cli, specs
 from fastinit.specs import ModelSpec, TensorSpec
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="O_TMPFILE, renameat2 and /proc are Linux's"
 )
-LEFTOVER = _durable.LEFTOVER
+LEFTOVER = _leftovers.LEFTOVER
 COMMIT_STEPS = ("renamed", "exchanged", "renamed-in")  # the step at which the new one is in
 CHECKPOINT = re.compile(r"(.*/)?(model.*\.safetensors(\.index\.json)?|config\.json)")
 
@@ -182,9 +182,9 @@ def no_exchange(monkeypatch) -> None:
 def record_steps(work: Path, scenario: Scenario, monkeypatch) -> list[str]:
     steps: list[str] = []
     prepare(work, scenario)
-    monkeypatch.setattr(_durable, "step_hook", lambda name, path: steps.append(name))
+    monkeypatch.setattr(_signals, "step_hook", lambda name, path: steps.append(name))
     write_new(work, scenario)
-    monkeypatch.setattr(_durable, "step_hook", None)
+    monkeypatch.setattr(_signals, "step_hook", None)
     return steps
 
 
@@ -265,10 +265,10 @@ def test_an_exception_at_any_step_keeps_old_or_new(
             if step != "aside":  # without EXCHANGE: the one moment without a target
                 check_old_or_new(work, scenario, references[name], expected, os.getpid())
 
-        monkeypatch.setattr(_durable, "step_hook", raise_at(k, while_writing))
+        monkeypatch.setattr(_signals, "step_hook", raise_at(k, while_writing))
         with pytest.raises(Injected, match=steps[k]):
             write_new(work, scenario)
-        monkeypatch.setattr(_durable, "step_hook", None)
+        monkeypatch.setattr(_signals, "step_hook", None)
         check_old_or_new(work, scenario, references[name], expected)
         tried.add(steps[k])
     assert tried == set(steps[0 if exchange else steps.index("staging-fsynced") :])
@@ -280,7 +280,7 @@ def test_an_exception_at_any_step_keeps_old_or_new(
 ZYGOTE = textwrap.dedent(
     """
     import errno, json, os, signal, sys, traceback
-    from fastinit import _durable, checkpoint, cli, specs
+    from fastinit import _durable, _leftovers, _signals, checkpoint, cli, specs
 
     def child(job, report):
         log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -301,7 +301,7 @@ ZYGOTE = textwrap.dedent(
             if len(calls) == job["at"] + 1:
                 os.write(report, name.encode())
                 os.kill(os.getpid(), getattr(signal, job["signal"]))
-        _durable.step_hook = hook
+        _signals.step_hook = hook
         if "argv" in job:
             return cli.main(job["argv"])
         spec = specs.spec_from_json(job["spec"])
@@ -552,7 +552,7 @@ def test_concurrent_writers_commit_one_after_the_other(tmp_path, monkeypatch, fo
         except BaseException as error:
             failures.append(error)
 
-    monkeypatch.setattr(_durable, "step_hook", hook)
+    monkeypatch.setattr(_signals, "step_hook", hook)
     slow = threading.Thread(target=slow_writer)
     slow.start()
     assert paused.wait(60)
@@ -585,7 +585,7 @@ def test_the_users_files_are_linked_not_copied(tmp_path, monkeypatch):
             (work / "notes.new").write_text("edited\n", encoding="utf-8")
             os.replace(work / "notes.new", out / "notes.txt")
 
-    monkeypatch.setattr(_durable, "step_hook", hook)
+    monkeypatch.setattr(_signals, "step_hook", hook)
     write_new(work, SCENARIOS["sharded-to-single"])
     after = {name: os.lstat(out / name).st_ino for name in before}
     assert after == before
@@ -651,7 +651,7 @@ def test_a_signal_while_committing_waits_for_the_commit(tmp_path, monkeypatch, r
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         pytest.skip("SIGINT is not Python's KeyboardInterrupt here")
     for step, raised, expected in [
-        ("exchanged", _durable.CommittedInterrupt, "new"),
+        ("exchanged", _signals.CommittedInterrupt, "new"),
         ("written", KeyboardInterrupt, "old"),
     ]:
         work = tmp_path / step
@@ -661,7 +661,7 @@ def test_a_signal_while_committing_waits_for_the_commit(tmp_path, monkeypatch, r
             if name == step:
                 os.kill(os.getpid(), signal.SIGINT)
 
-        monkeypatch.setattr(_durable, "step_hook", interrupt)
+        monkeypatch.setattr(_signals, "step_hook", interrupt)
         with pytest.raises(KeyboardInterrupt) as caught:
             write_new(work, scenario)
         assert caught.type is raised
@@ -687,11 +687,11 @@ def test_a_signal_python_swallowed_still_stops_the_write(tmp_path, monkeypatch, 
             except KeyboardInterrupt as error:
                 swallowed.append(error)
 
-    monkeypatch.setattr(_durable, "step_hook", hook)
+    monkeypatch.setattr(_signals, "step_hook", hook)
     with pytest.raises(KeyboardInterrupt, match=f"signal {int(signal.SIGTERM)}"):
         write_new(work, scenario)
     assert len(swallowed) == 1 and later == []  # stopped at the very next step
     check_old_or_new(work, scenario, references[name], "old")
-    monkeypatch.setattr(_durable, "step_hook", None)
+    monkeypatch.setattr(_signals, "step_hook", None)
     write_new(work, scenario)  # nothing pending is carried into the next write
     check_old_or_new(work, scenario, references[name], "new")

@@ -18,14 +18,10 @@ between the two leaves no target, and the next write renames the old one back. A
 output is written beside its target (`.NAME.fastinit-PID.tmp`, or unnamed then
 `.NAME.fastinit-PID.new`) and renamed over it.
 
-Every hidden name carries its writer's pid and is flock'ed by the writer while it lives;
-the kernel drops the lock when the process dies, even on SIGKILL or power loss. A later
-write, under the parent's lock, removes (or renames back) those no process holds and says
-so on stderr. Writers of one target commit one after another; without force the second
-refuses. SIGTERM and SIGHUP (and SIGINT) raise KeyboardInterrupt while writing, so
-cleanup runs, and again at the next step if Python swallowed it; a signal that arrives
-while committing waits until the commit and the old checkpoint's removal are done, then
-raises CommittedInterrupt.
+The names, their locks and the sweep of dead writers' leftovers are _leftovers'; the
+signals, _signals'. Guarantee of this module: `Replacement.build` runs the whole write
+in order (open and reserve every file, generate, fsync, name, small files, commit), and
+leaving its `with` block before the commit point removes everything it made.
 """
 
 from __future__ import annotations
@@ -33,52 +29,26 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import functools
 import os
 import platform
-import re
 import shutil
-import signal
 import stat
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ._format import FileLayout
+from ._leftovers import create_hidden, fsync_directory, hidden, locked, remove_tree, try_lock
+from ._signals import signals_deferred, step, terminate_as_interrupt
 
-# Test hook: called as step_hook(step, path) at every step of a write and its commit.
-step_hook: Callable[[str, Path | None], None] | None = None
-
-_signalled: list[int] = []  # the signal whose KeyboardInterrupt was raised while writing
-
-# The hidden names a writer leaves while it works (and a dead one leaves behind).
-LEFTOVER = re.compile(
-    r"\.(?P<name>.+)\.fastinit-(?P<pid>\d+)(?:-\d+)?\.(?P<kind>tmp|new|staging|old)"
-)
 _TMPFILE_REFUSED = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT)
 _FLAGS_UNSUPPORTED = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
 _RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2  # linux/fs.h
 _AT_FDCWD = -100
 # renameat2's number where the C library lacks a wrapper (glibc < 2.28).
 _RENAMEAT2_SYSCALL = {"x86_64": 316, "aarch64": 276, "riscv64": 276, "ppc64le": 357}
-
-
-def step(name: str, path: Path | None = None) -> None:
-    """Between two steps: raises a signal's KeyboardInterrupt that Python swallowed (it
-    drops exceptions raised in a weakref callback or __del__), then calls the test hook."""
-    if _signalled and threading.current_thread() is threading.main_thread():
-        signum = _signalled.pop()
-        raise KeyboardInterrupt(f"signal {signum}")
-    if step_hook is not None:
-        step_hook(name, path)
-
-
-class CommittedInterrupt(KeyboardInterrupt):
-    """A signal arrived while the new checkpoint was being put in place: it is complete."""
 
 
 @dataclass
@@ -113,14 +83,6 @@ def write_small(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
 
 
-def fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Replacement:
     """A checkpoint built beside `target` and put in its place whole (see the module doc).
 
@@ -145,51 +107,46 @@ class Replacement:
         self.carried_over: set[str] = set()
         self.committed = False
 
-    # -- before the write -------------------------------------------------------------
-
-    def sweep(self) -> list[Path]:
-        """Removes what dead writers left beside the target (and, from fastinit versions
-        before staging, inside it); renames an old directory left aside back to its name
-        if that is free. Reports each on stderr; returns their paths."""
-        found = []
-        with _locked(self.parent):
-            places = [self.parent]
-            if not self.single and self.target.is_dir() and not self.target.is_symlink():
-                places.append(self.target)
-            for place in places:
-                with os.scandir(place) as entries:
-                    names = sorted(entry.name for entry in entries)
-                for name in names:
-                    match = LEFTOVER.fullmatch(name)
-                    inside = place != self.parent  # only files, from older versions
-                    if match is None or inside and match["kind"] in ("staging", "old"):
-                        continue
-                    path = place / name
-                    fd = _claim(path)
-                    if fd is None:
-                        continue  # a live writer's, or not ours to remove
-                    original = place / match["name"]
-                    try:
-                        if match["kind"] == "old" and not os.path.lexists(original):
-                            os.rename(path, original)
-                            fsync_directory(place)
-                            done = f"renamed {path} back to {original.name}"
-                        else:
-                            remove_tree(path)
-                            done = f"removed {path}"
-                    except OSError as error:
-                        done = f"could not remove {path} ({error.strerror})"
-                    finally:
-                        os.close(fd)
-                    pid = match["pid"]
-                    print(
-                        f"fastinit: {done}: left by process {pid}, which did not finish",
-                        file=sys.stderr,
-                    )
-                    found.append(path)
-        return found
-
     # -- the files ----------------------------------------------------------------------
+
+    def __enter__(self) -> Replacement:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
+
+    def build(
+        self,
+        files: list[tuple[FileLayout, Path]],
+        generate: Callable[[int, FileLayout], None],
+        small: list[tuple[Path, str]],
+    ) -> None:
+        """The write, in order: each file (layout, final name) opened and its space
+        reserved (a full disk fails before any generation), generated by
+        generate(fd, layout), fsynced and named; then the small files (final path, text:
+        config, index), fsynced; then the commit. SIGTERM and SIGHUP interrupt it
+        (_signals.terminate_as_interrupt) until the commit point."""
+        with terminate_as_interrupt():
+            outputs = []
+            for layout, final in files:
+                out = self.open(layout, final)
+                reserve(out.fd, layout.size, str(final))
+                step("reserved", final)
+                outputs.append(out)
+            for out in outputs:
+                generate(out.fd, out.layout)
+                step("generated", out.final)
+            # N.B. only now: an fsync per shard would stall generation while the shard
+            # drains, where the kernel can write one shard back while we fill the next.
+            for out in outputs:
+                os.fsync(out.fd)
+                step("fsynced", out.final)
+            for out in outputs:
+                self.link(out)
+            for final, text in small:
+                write_small(self.staged(final.name), text)
+                step("written", final)
+            self.commit()
 
     def open(self, layout: FileLayout, final: Path) -> Output:
         """An empty file for `layout`: unnamed (O_TMPFILE) where the file system allows
@@ -206,17 +163,17 @@ class Replacement:
                     raise
             else:
                 if self.single:  # it gets a hidden name before the commit
-                    _try_lock(out.fd, blocking=False)
+                    try_lock(out.fd, blocking=False)
                 return out
         if self.single:
-            with _locked(self.parent), _explained(self.target):
-                out.temporary, out.fd = _create_hidden(
+            with locked(self.parent), _explained(self.target):
+                out.temporary, out.fd = create_hidden(
                     self.parent,
                     self.target.name,
                     "tmp",
                     lambda path: os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644),
                 )
-                _try_lock(out.fd, blocking=False)
+                try_lock(out.fd, blocking=False)
         else:
             out.temporary = self.staged(final.name)
             out.fd = os.open(out.temporary, flags | os.O_CREAT | os.O_EXCL, 0o644)
@@ -228,11 +185,11 @@ class Replacement:
 
     def _staging_directory(self) -> Path:
         if self.staging is None:
-            with _locked(self.parent), _explained(self.target):
-                self.staging, self.staging_fd = _create_hidden(
+            with locked(self.parent), _explained(self.target):
+                self.staging, self.staging_fd = create_hidden(
                     self.parent, self.target.name, "staging", _make_directory
                 )
-                _try_lock(self.staging_fd, blocking=False)
+                try_lock(self.staging_fd, blocking=False)
             step("staging-created", self.staging)
         return self.staging
 
@@ -241,8 +198,8 @@ class Replacement:
         target (`.NAME.fastinit-PID.new`)."""
         if out.temporary is None:
             if self.single:
-                with _locked(self.parent):
-                    out.temporary, _ = _create_hidden(
+                with locked(self.parent):
+                    out.temporary, _ = create_hidden(
                         self.parent,
                         self.target.name,
                         "new",
@@ -259,15 +216,15 @@ class Replacement:
         """Puts the new checkpoint in the target's place in one atomic step, then removes
         the old one. Signals wait until it is done."""
         if self.single:
-            with _locked(self.parent), _signals_deferred():
+            with locked(self.parent), signals_deferred():
                 self._commit_file()
             return
         staging = self._staging_directory()
         os.fsync(self.staging_fd)
         step("staging-fsynced", staging)
-        with _locked(self.parent):
+        with locked(self.parent):
             replacing = self._prepare_swap(staging)
-            with _signals_deferred():
+            with signals_deferred():
                 try:
                     self._swap(staging, replacing)
                     self._finish(step)
@@ -312,7 +269,7 @@ class Replacement:
         _carry(self.target, staging, replaced)
         step("carried", staging)
         self.old_fd = os.open(self.target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        if _try_lock(self.old_fd, blocking=False) is False:
+        if try_lock(self.old_fd, blocking=False) is False:
             raise BlockingIOError(errno.EWOULDBLOCK, f"{self.target} is locked by another process")
         return True
 
@@ -341,7 +298,7 @@ class Replacement:
             return
         # No RENAME_EXCHANGE here (NFS, some FUSE): rename aside, then in. A writer killed
         # between the two leaves no target; the next write renames the old one back.
-        self.aside = _hidden(self.parent, self.target.name, "old")
+        self.aside = hidden(self.parent, self.target.name, "old")
         os.rename(self.target, self.aside)
         step("aside", self.aside)
         os.rename(staging, self.target)
@@ -420,24 +377,6 @@ class Replacement:
 # Names, locks, renames
 
 
-def _hidden(directory: Path, name: str, kind: str, attempt: int = 0) -> Path:
-    serial = f"-{attempt}" if attempt else ""
-    return directory / f".{name}.fastinit-{os.getpid()}{serial}.{kind}"
-
-
-def _create_hidden(
-    directory: Path, name: str, kind: str, create: Callable[[Path], int]
-) -> tuple[Path, int]:
-    """A new hidden name for this process (another thread of it may hold the first)."""
-    for attempt in range(1000):
-        path = _hidden(directory, name, kind, attempt)
-        try:
-            return path, create(path)
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"{_hidden(directory, name, kind)}: 1000 names taken")
-
-
 def _make_directory(path: Path) -> int:
     os.mkdir(path)
     try:
@@ -456,44 +395,6 @@ def _link_unnamed(fd: int, path: Path) -> int:
     finally:
         os.close(directory)
     return -1
-
-
-def _try_lock(fd: int, *, blocking: bool) -> bool | None:
-    """flock(LOCK_EX): True when taken, False when another holds it, None where the file
-    system has no locks (then nothing is ever treated as a dead writer's)."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except BlockingIOError:
-        return False
-    except OSError as error:
-        if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
-            return None
-        raise
-    return True
-
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """The parent directory's lock: held to create hidden names, to sweep, and to commit."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        _try_lock(fd, blocking=True)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _claim(path: Path) -> int | None:
-    """A descriptor holding the lock of a dead writer's leftover; None if a live writer
-    holds it, or it is not ours to remove (a symlink, a file we may not open)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    if _try_lock(fd, blocking=False):
-        return fd
-    os.close(fd)
-    return None
 
 
 def _renameat2(source: Path, destination: Path, flags: int) -> None:
@@ -619,88 +520,5 @@ def _reconcile(old: Path, new: Path, skip: set[str]) -> bool:
     return moved
 
 
-def remove_tree(path: Path, removing: Callable[[Path], None] | None = None) -> None:
-    """Removes a file or a directory tree, following no symlink and entering no other
-    file system; `removing` is told of each entry before it goes."""
-    try:
-        top = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISDIR(top.st_mode):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        return
-    pending, folders = [path], []
-    while pending:
-        folder = pending.pop()
-        folders.append(folder)
-        mode = os.lstat(folder).st_mode
-        if mode & 0o700 != 0o700:  # a read-only directory of the user's, linked elsewhere
-            os.chmod(folder, stat.S_IMODE(mode) | 0o700)
-        with os.scandir(folder) as entries:
-            listed = [(entry.name, entry.stat(follow_symlinks=False)) for entry in entries]
-        for name, info in listed:
-            if stat.S_ISDIR(info.st_mode):
-                if info.st_dev != top.st_dev:
-                    raise OSError(errno.EXDEV, f"{folder / name}: a mount point, not removed")
-                pending.append(folder / name)
-                continue
-            if removing is not None:
-                removing(folder / name)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(folder / name)
-    for folder in reversed(folders):
-        with contextlib.suppress(FileNotFoundError):
-            os.rmdir(folder)
-
-
 # ---------------------------------------------------------------------------
 # Signals
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP (and SIGINT, where it is Python's KeyboardInterrupt) raise
-    KeyboardInterrupt while writing, so cleanup runs; the next step raises it again if
-    Python swallowed it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        _signalled[:] = [signum]
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    numbers = [signal.SIGTERM, signal.SIGHUP]
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        numbers.append(signal.SIGINT)
-    _signalled.clear()
-    previous = {s: signal.signal(s, interrupt) for s in numbers}
-    try:
-        yield
-    finally:
-        _signalled.clear()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP wait while the commit runs; then CommittedInterrupt."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    if _signalled:  # one Python swallowed, before the commit: it still stops the write
-        raise KeyboardInterrupt(f"signal {_signalled.pop()}")
-    pending: list[int] = []
-    previous = {}
-    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(number) not in (signal.SIG_IGN, None):
-            previous[number] = signal.signal(number, lambda signum, _: pending.append(signum))
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-    if pending:
-        raise CommittedInterrupt(f"signal {pending[0]} (the new checkpoint is complete)")

@@ -170,6 +170,29 @@ def metadata_of(spec: ModelSpec) -> dict[str, str]:
     }
 
 
+def config_text(spec: ModelSpec) -> str:
+    """The config.json written beside the weights: the spec's config, where a dtype it
+    names is made the weights' (when they share one), so from_pretrained does not cast
+    them back to the config's original dtype."""
+    config = dict(spec.config or {})
+    dtypes = {tensor.dtype for tensor in spec.tensors}
+    if len(dtypes) == 1:
+        for key in ("dtype", "torch_dtype"):
+            if key in config:
+                config[key] = next(iter(dtypes))
+    return json.dumps(config, indent=2) + "\n"
+
+
+def index_text(spec: ModelSpec, layouts: list[FileLayout]) -> str:
+    """model.safetensors.index.json of a sharded checkpoint: which file holds each tensor."""
+    weight_map = {e.tensor.name: f.name for f in layouts for e in f.entries}
+    document = {
+        "metadata": {"total_size": sum(nbytes(t) for t in spec.tensors)},
+        "weight_map": dict(sorted(weight_map.items())),
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
 _CHECKPOINT_NAME = re.compile(
     r"model\.safetensors|model-\d{5}-of-\d{5}\.safetensors|model\.safetensors\.index\.json"
 )

@@ -16,25 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import math
 import os
 import random
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _checks, _windows
-from ._durable import (
-    Replacement,
-    reserve,
-    step,
-    terminate_as_interrupt,
-    write_small,
-)
+from . import _checks, _leftovers, _windows, runtime
+from ._durable import Replacement
 from ._format import (
     DEFAULT_MAX_SHARD_SIZE,
     INDEX_FILE,
@@ -42,14 +36,16 @@ from ._format import (
     SAFETENSORS_DTYPES,
     SINGLE_FILE,
     CheckpointFormatError,
+    FileLayout,
     check_index_entries,
     checkpoint_files,
     checkpoint_files_in,
     checkpoint_members,
+    config_text,
     header_of,
+    index_text,
     itemsize,
     metadata_of,
-    nbytes,
     open_regular,
     parse_size,
     plan,
@@ -57,16 +53,7 @@ from ._format import (
     read_header,
     tensors_of,
 )
-from ._windows import (
-    BLOCK,
-    DEFAULT_WINDOW,
-    Progress,
-    boxes,
-    fill_box,
-    fill_file_direct,
-    fill_file_mapped,
-    flat_offset,
-)
+from ._windows import BLOCK, DEFAULT_WINDOW
 from .specs import ModelSpec, check_spec
 
 __all__ = [
@@ -74,18 +61,6 @@ __all__ = [
     "SAFETENSORS_DTYPES", "SINGLE_FILE", "CheckpointFormatError", "VerifyResult", "WriteResult",
     "boxes", "checkpoint_files", "parse_size", "plan", "read_header", "verify", "write",
 ]  # fmt: skip
-
-
-def _config_for(spec: ModelSpec) -> dict[str, Any]:
-    """The spec's config; a dtype it names is made the weights' (when they share one), so
-    from_pretrained does not cast them back to the config's original dtype."""
-    config = dict(spec.config or {})
-    dtypes = {tensor.dtype for tensor in spec.tensors}
-    if len(dtypes) == 1:
-        for key in ("dtype", "torch_dtype"):
-            if key in config:
-                config[key] = next(iter(dtypes))
-    return config
 
 
 class WriteResult(NamedTuple):
@@ -116,24 +91,33 @@ def write(
     `_durable`). In an existing directory, force replaces the old checkpoint's files (the
     ones that refuse the write without it) and keeps every other file."""
     started = time.perf_counter()
-    target = Path(output)
-    single = target.suffix == ".safetensors"
-    limit = None if single or max_shard_size is None else parse_size(max_shard_size)
     threads = None if threads is None else _checks.check_int("threads", threads, low=1)
     window = _checks.check_int("window", window, low=1)
     window = max(BLOCK, window - window % BLOCK)
     spec = check_spec(spec)
+    target = Path(output)
+    single = target.suffix == ".safetensors"
+    limit = None if single or max_shard_size is None else parse_size(max_shard_size)
     layouts = plan(spec, max_shard_size=limit, metadata=metadata_of(spec))
     directory = target.parent if single else target
     finals = [target] if single else [directory / layout.name for layout in layouts]
     index = None if single or len(layouts) == 1 else directory / INDEX_FILE
     config = None if single or spec.config is None else directory / "config.json"
+    small = [] if config is None else [(config, config_text(spec))]
+    small += [] if index is None else [(index, index_text(spec, layouts))]
+    total = sum(layout.size for layout in layouts)
     # A symlinked output keeps its link: the checkpoint is replaced where it points.
     place = Path(os.path.realpath(target)) if target.is_symlink() else target
     for folder in dict.fromkeys([target.parent, place.parent]):
         if not folder.is_dir():
             raise FileNotFoundError(f"directory {folder} does not exist")
     _check_place(place, single)
+    leftovers = _leftovers.sweep(place, single=single)
+    if not force:
+        existing = [p for p in [*finals, index, config] if p is not None and p.exists()]
+        existing += [] if single else checkpoint_files_in(directory)
+        if existing:
+            raise FileExistsError(f"{existing[0]} exists; pass force=True (--force) to replace it")
 
     def replaced(folder: Path) -> set[str]:  # the old checkpoint's files, not carried over
         names = {path.name for path in checkpoint_files_in(folder)}
@@ -141,53 +125,50 @@ def write(
             names.add(config.name)
         return names
 
-    replacement = Replacement(place, single=single, force=force, replaced=replaced)
-    leftovers = replacement.sweep()
-    if not force:
-        existing = [p for p in [*finals, index, config] if p is not None and p.exists()]
-        existing += [] if single else checkpoint_files_in(directory)
-        if existing:
-            raise FileExistsError(f"{existing[0]} exists; pass force=True (--force) to replace it")
-    total = sum(layout.size for layout in layouts)
-    bar = Progress(total, sys.stderr.isatty() if progress is None else progress)
-    try:
-        with terminate_as_interrupt():
-            outputs = []
-            for layout, final in zip(layouts, finals, strict=True):
-                out = replacement.open(layout, final)
-                reserve(out.fd, layout.size, str(final))
-                step("reserved", final)
-                outputs.append(out)
-            for out in outputs:
-                if not (
-                    _windows.DIRECT_IO and fill_file_direct(out, spec.seed, window, threads, bar)
-                ):
-                    fill_file_mapped(out, spec.seed, window, threads, bar)
-                step("generated", out.final)
-            # N.B. only now: an fsync per shard would stall generation while the shard
-            # drains, where the kernel can write one shard back while we fill the next.
-            for out in outputs:
-                os.fsync(out.fd)
-                step("fsynced", out.final)
-            for out in outputs:
-                replacement.link(out)
-            if config is not None:
-                text = json.dumps(_config_for(spec), indent=2) + "\n"
-                write_small(replacement.staged(config.name), text)
-                step("written", config)
-            if index is not None:
-                weight_map = {e.tensor.name: f.name for f in layouts for e in f.entries}
-                document = {
-                    "metadata": {"total_size": sum(nbytes(t) for t in spec.tensors)},
-                    "weight_map": dict(sorted(weight_map.items())),
-                }
-                write_small(replacement.staged(index.name), json.dumps(document, indent=2) + "\n")
-                step("written", index)
-            replacement.commit()
-    finally:
-        bar.close()
-        replacement.close()
+    def generate(fd: int, layout: FileLayout) -> None:
+        _windows.fill_file(fd, layout, spec.seed, window, threads, bar.advance)
+
+    enabled = sys.stderr.isatty() if progress is None else progress
+    with (
+        Progress(total, enabled) as bar,
+        Replacement(place, single=single, force=force, replaced=replaced) as replacement,
+    ):
+        replacement.build(list(zip(layouts, finals, strict=True)), generate, small)
     return WriteResult(finals, index, total, time.perf_counter() - started, leftovers)
+
+
+class Progress:
+    """Bytes written, rate and ETA on a terminal; silent when stderr is not one.
+
+    N.B. hand-written rather than tqdm: fastinit's runtime dependencies are numpy and
+    ml_dtypes only, and one bar of twenty lines costs less than an optional dependency
+    whose presence would change what the CLI prints."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done, self.enabled = total, 0, enabled
+        self.start = self.last = time.monotonic()
+
+    def advance(self, nbytes: int) -> None:
+        self.done += nbytes
+        now = time.monotonic()
+        if self.enabled and (now - self.last >= 0.2 or self.done == self.total):
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            eta = (self.total - self.done) / rate if rate > 0 else 0.0
+            width = 30
+            bar = "#" * int(width * self.done / max(self.total, 1))
+            sys.stderr.write(
+                f"\r[{bar:<{width}}] {self.done / 1e9:7.2f}/{self.total / 1e9:.2f} GB "
+                f"{rate / 1e9:6.2f} GB/s ETA {eta:5.0f} s"
+            )
+            sys.stderr.flush()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
 
 
 def _check_place(place: Path, single: bool) -> None:
@@ -237,6 +218,7 @@ def verify(
     if sample is not None:
         sample = _checks.check_int("sample", sample, low=1)
     window = _checks.check_int("window", window, low=1)
+    threads = runtime.resolve_threads(threads)
     files, weight_map = checkpoint_members(path)
     directory = None if files == [Path(path)] else Path(path)  # members of a directory stay in it
     chunks = []  # (file, data start, seed, tensor, offset, start, extent)
@@ -263,19 +245,50 @@ def verify(
             chunks = sorted(random.Random(sample_seed).sample(chunks, sample), key=_chunk_order)
         checked = 0
         bad = set()
+        prepared: dict[tuple[Path, str], _windows.Prepared] = {}
         for file, data, seed, tensor, offset, start, extent in chunks:
             if (file, tensor.name) in bad:
                 continue
+            if (file, tensor.name) not in prepared:  # once per tensor, not per chunk
+                prepared[file, tensor.name] = _windows.prepare(tensor)
             dtype = _checks.check_dtype(tensor.dtype)
-            expected = np.empty(extent, dtype=dtype)  # at most a window: the header was checked
-            fill_box(tensor, seed, expected, start, extent, threads)
-            where = data + offset + flat_offset(tensor.shape, start) * dtype.itemsize
+            # A box is contiguous: the flat elements [first, first + its size).
+            first = _flat_offset(tensor.shape, start)
+            expected = np.empty(math.prod(extent), dtype=dtype)  # at most a window
+            _windows.fill_piece(tensor, prepared[file, tensor.name], seed, expected, first, threads)
+            where = data + offset + first * dtype.itemsize
             stored = read_exact(descriptors[file], where, expected.nbytes)
             checked += len(stored)
             if stored != expected.tobytes():
                 bad.add((file, tensor.name))
                 mismatched.append(f"{file.name}: {tensor.name} (bytes differ in rows from {start})")
     return VerifyResult(checked, count, mismatched)
+
+
+def boxes(shape: tuple[int, ...], limit: int) -> Iterator[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """(start, extent) boxes of at most `limit` elements that tile `shape` in row-major
+    order, each contiguous in memory: whole rows where they fit, else pieces of a row.
+    verify's chunks (and what --sample chooses among)."""
+    if not shape:
+        yield (), ()
+        return
+    inner = math.prod(shape[1:])
+    if inner <= limit:
+        rows = max(1, limit // max(inner, 1))
+        for first in range(0, shape[0], rows):
+            count = min(rows, shape[0] - first)
+            yield (first, *([0] * (len(shape) - 1))), (count, *shape[1:])
+        return
+    for index in range(shape[0]):
+        for start, extent in boxes(shape[1:], limit):
+            yield (index, *start), (1, *extent)
+
+
+def _flat_offset(shape: Sequence[int], start: Sequence[int]) -> int:
+    index = 0
+    for dim, first in zip(shape, start, strict=True):
+        index = index * dim + first
+    return index
 
 
 def _chunk_order(chunk: tuple[Any, ...]) -> tuple[str, int, tuple[int, ...]]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from . import __version__, checkpoint, hf_configs, initializers, specs
 from ._checks import check_dtype
-from ._durable import CommittedInterrupt
+from ._signals import CommittedInterrupt
 from .fans import compute_fans
 
 # Kurtosis (mu4 / sigma^4) of each distribution, for the standard error of the std.
