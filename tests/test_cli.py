@@ -30,3 +30,26 @@ def test_no_subcommand_means_sample(capsys):
 def test_bad_arguments_exit_2_with_a_message(capsys, argv, message):
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_version_has_one_source(capsys):
+    """pyproject.toml's version is the package's, the CLI's and the checkpoint header's:
+    no second literal to forget when it changes."""
+    tomllib = pytest.importorskip("tomllib")
+    import pathlib
+
+    import fastinit
+    from fastinit import _format, specs
+
+    pyproject = pathlib.Path(__file__).parents[1] / "pyproject.toml"
+    declared = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+    assert fastinit.__version__ == declared
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fastinit {declared}"
+    spec = specs.ModelSpec(0, (specs.TensorSpec("w", (2,), "float32", "normal", {}),))
+    assert _format.metadata_of(spec)["fastinit.version"] == declared
+    source = pathlib.Path(fastinit.__file__).parent
+    literal = f'"{declared}"'
+    assert [p.name for p in source.glob("*.py") if literal in p.read_text(encoding="utf-8")] == []

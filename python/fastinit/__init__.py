@@ -7,6 +7,8 @@ docs/stream.md specifies the stream; docs/conventions.md compares with Keras,
 JAX and PyTorch.
 """
 
+import importlib.metadata
+
 from ._core import philox4x32
 from .devices import CudaArray, as_dlpack, cuda_available, cuda_status
 from .fans import calculate_gain, compute_fans
@@ -31,7 +33,8 @@ from .runtime import cpu_target, cpu_targets, get_num_threads, set_num_threads
 from .streams import random_bits, stream_id
 from .structured import constant, dirac, eye, identity, ones, orthogonal, zeros
 
-__version__ = "0.1.0"
+# One source: pyproject.toml, read back from the installed package's metadata.
+__version__ = importlib.metadata.version("fastinit")
 
 __all__ = [
     "TRUNCATED_NORMAL_STD",
