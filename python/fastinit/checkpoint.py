@@ -19,6 +19,7 @@ import errno
 import math
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -35,20 +36,19 @@ from ._format import (
     MAX_HEADER_SIZE,
     SAFETENSORS_DTYPES,
     SINGLE_FILE,
-    CheckpointFormatError,
     FileLayout,
-    check_index_entries,
-    checkpoint_files,
-    checkpoint_files_in,
-    checkpoint_members,
     config_text,
-    header_of,
     index_text,
     itemsize,
     metadata_of,
-    open_regular,
     parse_size,
     plan,
+)
+from ._index import check_index_entries, checkpoint_files, checkpoint_members
+from ._reading import (
+    CheckpointFormatError,
+    header_of,
+    open_regular,
     read_exact,
     read_header,
     tensors_of,
@@ -115,12 +115,12 @@ def write(
     leftovers = _leftovers.sweep(place, single=single)
     if not force:
         existing = [p for p in [*finals, index, config] if p is not None and p.exists()]
-        existing += [] if single else checkpoint_files_in(directory)
+        existing += [] if single else _checkpoint_files_in(directory)
         if existing:
             raise FileExistsError(f"{existing[0]} exists; pass force=True (--force) to replace it")
 
     def replaced(folder: Path) -> set[str]:  # the old checkpoint's files, not carried over
-        names = {path.name for path in checkpoint_files_in(folder)}
+        names = {path.name for path in _checkpoint_files_in(folder)}
         if config is not None and os.path.lexists(folder / config.name):
             names.add(config.name)
         return names
@@ -169,6 +169,19 @@ class Progress:
     def __exit__(self, *exception: object) -> None:
         if self.enabled:
             sys.stderr.write("\n")
+
+
+_CHECKPOINT_NAME = re.compile(
+    r"model\.safetensors|model-\d{5}-of-\d{5}\.safetensors|model\.safetensors\.index\.json"
+)
+
+
+def _checkpoint_files_in(directory: Path) -> list[Path]:
+    """The files of a Hugging Face checkpoint in `directory` (weights and index): those a
+    write replaces, and refuses to replace without force."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if _CHECKPOINT_NAME.fullmatch(p.name))
 
 
 def _check_place(place: Path, single: bool) -> None:
