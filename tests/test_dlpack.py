@@ -15,26 +15,14 @@ import gc
 import weakref
 
 import fastinit as fi
-import ml_dtypes
 import numpy as np
 import pytest
+from _shared import DTYPES, NUMPY_DTYPES, torch_dtypes
 
 torch = pytest.importorskip("torch")
 
 SEED = 20240613
-DTYPES = ("float32", "float64", "float16", "bfloat16")
-NUMPY_DTYPES = {
-    "float32": np.dtype(np.float32),
-    "float64": np.dtype(np.float64),
-    "float16": np.dtype(np.float16),
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
-}
-TORCH_DTYPES = {
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
+TORCH_DTYPES = torch_dtypes()
 POISON = 0xA5  # byte pattern of every target before a fill
 CONV = (6, 4, 3, 3)
 MATRIX = (7, 9)

@@ -26,6 +26,7 @@ import warnings
 import fastinit as fi
 import numpy as np
 import pytest
+from _shared import torch_dtypes
 from scipy import stats
 
 torch = pytest.importorskip("torch")
@@ -35,12 +36,7 @@ torch_init = torch.nn.init
 
 SEED = 20240614
 TORCH_SEED = 1234
-DTYPES = {
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
+DTYPES = torch_dtypes()
 SQRT5 = math.sqrt(5)
 
 # ---------------------------------------------------------------------------
