@@ -19,10 +19,10 @@ import time
 import fastinit
 import numpy as np
 import pytest
+from _shared import DTYPES
 from fastinit import _checks, _core
 
 TARGETS = fastinit.cpu_targets()
-DTYPES = ("float32", "float64", "float16", "bfloat16")
 PARAMS = {
     "uniform": _core.uniform_params(-0.75, 1.5),
     "normal": _core.normal_params(0.25, 2.0),

@@ -29,6 +29,7 @@ import fastinit
 import ml_dtypes
 import numpy as np
 import pytest
+from _shared import DTYPES
 from fastinit import _core
 from scipy import special, stats
 
@@ -37,7 +38,6 @@ KS_P_MIN = 1e-4
 KS_T = math.sqrt(math.log(2 / KS_P_MIN) / 2)  # sqrt(n) D with asymptotic p-value KS_P_MIN
 STD_ERROR = 1.01  # the deliberately wrong std every test must be able to reject
 
-DTYPES = ("float32", "float64", "float16", "bfloat16")
 NAMED = {
     # name: (scale, mode, distribution)
     "glorot_normal": (1.0, "fan_avg", "truncated_normal"),

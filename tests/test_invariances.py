@@ -16,21 +16,13 @@ import fastinit
 import ml_dtypes
 import numpy as np
 import pytest
+from _shared import DTYPES, NUMPY_DTYPES, UINT_OF_SIZE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-DTYPES = ("float32", "float64", "float16", "bfloat16")
-NUMPY_DTYPES = {
-    "float32": np.dtype(np.float32),
-    "float64": np.dtype(np.float64),
-    "float16": np.dtype(np.float16),
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
-}
-BITS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
-
 
 def bits(x):
-    return np.ascontiguousarray(x).view(BITS[x.dtype.itemsize])
+    return np.ascontiguousarray(x).view(UINT_OF_SIZE[x.dtype.itemsize])
 
 
 def assert_same_bits(actual, expected):
