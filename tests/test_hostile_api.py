@@ -29,6 +29,7 @@ import fastinit as fi
 import ml_dtypes
 import numpy as np
 import pytest
+from _shared import DTYPES, NUMPY_DTYPES
 from fastinit import structured
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -216,7 +217,7 @@ SUBCLASS_CALLS = {
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_a6_memmap_out_is_filled_in_place_and_reaches_the_file(name, dtype, tmp_path):
     call = SUBCLASS_CALLS[name]
-    np_dtype = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(dtype)
+    np_dtype = NUMPY_DTYPES[dtype]
     expected = call((6, 5), dtype=dtype, region=(slice(1, 5),))
     path = tmp_path / "weights.bin"
     mapped = np.memmap(path, dtype=np_dtype, mode="w+", shape=(4, 5))
@@ -463,7 +464,6 @@ def test_a11_calculate_gain_of_a_huge_slope_is_finite():
 # The fuzz test
 # --------------------------------------------------------------------------------------
 
-DTYPE_NAMES = ("float32", "float64", "float16", "bfloat16")
 EPS = {"float32": 2.0**-23, "float64": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
 TINY = {"float32": 2.0**-148, "float64": 2.0**-148, "float16": 2.0**-23, "bfloat16": 2.0**-132}
 NORMAL_REACH = 5.4202  # sqrt(2) * 3.8326, the largest |erfinv| of the grid (docs/stream.md)
@@ -523,7 +523,7 @@ DEVICES = maybe(
     st.sampled_from([3, "gpu", "cuda:x", "\udcff", "", b"cpu"]),
 )
 DTYPES = maybe(
-    st.sampled_from([*DTYPE_NAMES, np.float32, ml_dtypes.bfloat16, np.dtype("f8"), "bf16"]),
+    st.sampled_from([*DTYPES, np.float32, ml_dtypes.bfloat16, np.dtype("f8"), "bf16"]),
     st.one_of(st.sampled_from(["int32", "float8", "complex64", bool, ("f4", -1), "a"]), ODD, TEXT),
 )
 DIMS = st.one_of(
@@ -1015,7 +1015,7 @@ EXTREME_CALLS = {
 def test_extreme_magnitudes_give_finite_values_in_range_or_a_named_refusal(data):
     name = data.draw(st.sampled_from(sorted(EXTREME_CALLS)), label="sampler")
     keywords = {key: data.draw(s, label=key) for key, s in EXTREME_CALLS[name].items()}
-    keywords["dtype"] = data.draw(st.sampled_from(DTYPE_NAMES), label="dtype")
+    keywords["dtype"] = data.draw(st.sampled_from(DTYPES), label="dtype")
     if name == "truncated_normal" and data.draw(st.booleans(), label="one-sided"):
         keywords["b"] = math.inf
     if name == "variance_scaling":
