@@ -145,7 +145,8 @@ def _fill_direct(
     except OSError:
         return False
     size = layout.size
-    buffers = [np.frombuffer(mmap.mmap(-1, window), dtype=np.uint8) for _ in range(2)]
+    pages = [memoryview(mmap.mmap(-1, window)) for _ in range(2)]  # page-aligned, as O_DIRECT needs
+    buffers = [np.frombuffer(page, dtype=np.uint8) for page in pages]
     try:
         with concurrent.futures.ThreadPoolExecutor(1) as writer:
             pending: concurrent.futures.Future[int] | None = None
@@ -159,14 +160,14 @@ def _fill_direct(
                     pending.result()
                 if k == 0:
                     try:
-                        os.pwrite(direct, buffer[:padded], begin)
+                        os.pwrite(direct, pages[k % 2][:padded], begin)
                     except OSError as error:
                         if error.errno == errno.EINVAL:
                             return False
                         raise
                     pending = None
                 else:
-                    pending = writer.submit(os.pwrite, direct, buffer[:padded], begin)
+                    pending = writer.submit(os.pwrite, direct, pages[k % 2][:padded], begin)
                 advance(length)
             if pending is not None:
                 pending.result()

@@ -65,7 +65,8 @@ __all__ = [
 
 class WriteResult(NamedTuple):
     files: list[Path]
-    index: Path | None
+    # N.B. shadows tuple.index: the field's name is public API, kept.
+    index: Path | None  # type: ignore[assignment]
     bytes: int
     seconds: float
     leftovers: list[Path] = []  # what dead writers had left beside the output, now removed

@@ -26,7 +26,7 @@ import importlib.resources
 import json
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from . import dtypes, specs
 from .specs import DTYPES, ModelSpec, TensorSpec
@@ -97,7 +97,7 @@ def spec_from_config(
         dtype = declared if declared in DTYPES else "float32"
     dtype = specs.check_dtype("dtype", dtype)
     seed = specs.check_seed("seed", seed)
-    kept = specs.plain_config(config)
+    kept = cast("dict[str, Any]", specs.plain_config(config))  # not None: config is a Mapping
     fields = _Fields(model_type, kept)
     build = _build_gpt2 if model_type == "gpt2" else _build_llama_family
     blueprint = build(model_type, fields)
@@ -195,7 +195,7 @@ class _Fields:
             )
         return value
 
-    def initializer_range(self) -> float:
+    def initializer_range(self) -> float | None:
         value = self.raw("initializer_range")
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0

@@ -476,7 +476,7 @@ def sample_into(
     """The tensor's values (full[region] with `region`), into `out` or a new array: its
     initializer on stream stream_id(name) under `seed`, then its zero_rows."""
     if tensor.init in _CONSTANTS or tensor.init == "constant":
-        value = _CONSTANTS.get(tensor.init, tensor.params.get("value"))
+        value: Any = _CONSTANTS.get(tensor.init, tensor.params.get("value"))
         out = structured.constant(tensor.shape, value, dtype=tensor.dtype, out=out, region=region)
     else:
         sampler = getattr(initializers, tensor.init)
