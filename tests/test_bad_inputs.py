@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ import fastinit as fi
 import ml_dtypes
 import numpy as np
 import pytest
+from _shared import LINUX, NUMPY_DTYPES
 
 SEED = 1234
 POISON = 0xA5  # byte pattern pre-filled into every `out=` that must stay untouched
@@ -842,7 +842,7 @@ def _address_space_capped() -> Any:
     the allocation fails on every Linux, which is the behaviour under test: a clean
     MemoryError before any element is written.
     """
-    if not sys.platform.startswith("linux"):
+    if not LINUX:
         pytest.skip("address-space cap needs Linux")
     import resource
 
@@ -939,4 +939,4 @@ def test_random_bits_zero():
 
 
 def fi_dtype(name: str) -> np.dtype:
-    return np.dtype(ml_dtypes.bfloat16) if name == "bfloat16" else np.dtype(name)
+    return NUMPY_DTYPES[name]

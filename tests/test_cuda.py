@@ -2,8 +2,8 @@
 
 The first tests run everywhere: cuda_status(), what device= does when CUDA is
 absent, misspelled devices, device="cpu". Everything after them needs fastinit
-built with CUDA and a GPU with its driver (`gpu`); the torch tests also need a
-CUDA build of torch (`torch_gpu`) and the CuPy tests CuPy with a device. Each
+built with CUDA and a GPU with its driver (`needs_cuda`); the torch tests also need a
+CUDA build of torch (`needs_cuda_torch`) and the CuPy tests CuPy with a device. Each
 device result is compared bit for bit, on the host, against the CPU call with
 the same arguments. Keep the GPU part fast: it runs in a short device session.
 """
@@ -11,67 +11,35 @@ the same arguments. Keep the GPU part fast: it runs in a short device session.
 from __future__ import annotations
 
 import gc
-import importlib
 import math
 import warnings
 
 import fastinit
-import ml_dtypes
 import numpy as np
 import pytest
+from _shared import (
+    CUDA_STATUS,
+    DTYPES,
+    UINT_OF_SIZE,
+    import_quietly,
+    needs_cuda,
+    needs_cuda_torch,
+    needs_no_cuda,
+    torch_dtypes,
+)
+from _shared import NUMPY_DTYPES as OUTPUT_NUMPY_DTYPES
 from fastinit import _core
 from test_kat import STREAM_VECTORS, VECTORS, block_and_stream
 
 pytestmark = pytest.mark.cuda
 
 
-def _import_quietly(name):
-    """The module, or None when it is absent or cannot load (its warnings silenced)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return importlib.import_module(name)
-        except Exception:  # absent, or present without the libraries it needs
-            return None
+torch = import_quietly("torch")
 
-
-torch = _import_quietly("torch")
-
-
-def _torch_has_cuda():
-    if torch is None:
-        return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a CUDA torch without a driver warns here
-        return bool(torch.cuda.is_available())
-
-
-STATUS = fastinit.cuda_status()
-TORCH_CUDA = _torch_has_cuda()
-gpu = pytest.mark.skipif(not STATUS.available, reason=f"no CUDA for fastinit: {STATUS.reason}")
-no_gpu = pytest.mark.skipif(STATUS.available, reason="CUDA is available here")
-torch_gpu = pytest.mark.skipif(
-    not (STATUS.available and TORCH_CUDA),
-    reason=f"no CUDA for fastinit: {STATUS.reason}" if not STATUS.available else "no CUDA torch",
-)
-
-DTYPES = ("float32", "float64", "float16", "bfloat16")
-NUMPY_DTYPES = {
-    "float32": np.dtype(np.float32),
-    "float64": np.dtype(np.float64),
-    "float16": np.dtype(np.float16),
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
-    "uint32": np.dtype(np.uint32),
-}
-UINTS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+# The output dtypes and random_bits' uint32.
+NUMPY_DTYPES = {**OUTPUT_NUMPY_DTYPES, "uint32": np.dtype(np.uint32)}
 if torch is not None:
-    TORCH_DTYPES = {
-        "float32": torch.float32,
-        "float64": torch.float64,
-        "float16": torch.float16,
-        "bfloat16": torch.bfloat16,
-        "uint32": getattr(torch, "uint32", None),
-    }
+    TORCH_DTYPES = {**torch_dtypes(), "uint32": getattr(torch, "uint32", None)}
     NUMPY_OF_TORCH = {t: NUMPY_DTYPES[name] for name, t in TORCH_DTYPES.items() if t is not None}
     SAME_SIZE_INT = {2: torch.int16, 4: torch.int32, 8: torch.int64}
 
@@ -83,7 +51,7 @@ if torch is not None:
 
 def bits(a):
     """The array viewed as unsigned integers of its item size: compares NaNs and -0.0 exactly."""
-    return np.ascontiguousarray(a).view(UINTS[a.dtype.itemsize])
+    return np.ascontiguousarray(a).view(UINT_OF_SIZE[a.dtype.itemsize])
 
 
 def torch_to_numpy(t):
@@ -248,14 +216,14 @@ DEVICE_CALLS = {
 }
 
 
-@no_gpu
+@needs_no_cuda
 @pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:1"])
 @pytest.mark.parametrize("name", sorted(DEVICE_CALLS))
 def test_device_cuda_without_cuda_raises(name, device):
     with pytest.raises(RuntimeError) as raised:
         DEVICE_CALLS[name](device)
     message = str(raised.value)
-    assert "device" in message and STATUS.reason in message
+    assert "device" in message and CUDA_STATUS.reason in message
 
 
 class FakeCudaTensor:
@@ -277,13 +245,13 @@ OUT_CALLS = {
 }
 
 
-@no_gpu
+@needs_no_cuda
 @pytest.mark.parametrize("name", sorted(OUT_CALLS))
 def test_cuda_out_without_cuda_raises(name):
     with pytest.raises(RuntimeError) as raised:
         OUT_CALLS[name]((4, 4), out=FakeCudaTensor())
     message = str(raised.value)
-    assert "out" in message and STATUS.reason in message
+    assert "out" in message and CUDA_STATUS.reason in message
 
 
 @pytest.mark.parametrize("name", sorted(OUT_CALLS))
@@ -348,7 +316,7 @@ def test_device_cpu_fills_numpy_out():
 # ---------------------------------------------------------------------------
 
 
-@gpu
+@needs_cuda
 @pytest.mark.parametrize("rounds", sorted(VECTORS))
 def test_philox_known_answers_in_a_kernel(rounds):
     vectors = VECTORS[rounds]
@@ -365,7 +333,7 @@ def test_philox_known_answers_in_a_kernel(rounds):
     assert not wrong, f"philox4x32_{rounds} in a kernel differs from Random123 for {wrong}"
 
 
-@gpu
+@needs_cuda
 def test_philox_kernel_rejects_bad_arguments():
     counters, keys = np.zeros((2, 4), np.uint32), np.zeros((2, 2), np.uint32)
     with pytest.raises(ValueError, match="rounds"):
@@ -374,7 +342,7 @@ def test_philox_kernel_rejects_bad_arguments():
         _core.cuda_philox4x32(0, counters, keys[:1], 10)
 
 
-@gpu
+@needs_cuda
 @pytest.mark.parametrize("v", STREAM_VECTORS, ids=lambda v: v.where)
 def test_known_answers_through_the_cuda_stream(v):
     seed, stream, block = block_and_stream(v)
@@ -393,7 +361,7 @@ def test_known_answers_through_the_cuda_stream(v):
 # ---------------------------------------------------------------------------
 
 
-@gpu
+@needs_cuda
 @pytest.mark.parametrize("shape", SIZES, ids=shape_id)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
@@ -405,7 +373,7 @@ def test_sampler_matches_cpu(name, dtype, shape):
     assert_same_bits(x, sample(shape, 1234, dtype=dtype, stream=7))
 
 
-@gpu
+@needs_cuda
 @pytest.mark.parametrize("case", REGIONS, ids=region_id)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
@@ -418,7 +386,7 @@ def test_region_matches_cpu(name, dtype, case):
     assert_same_bits(x, expected)
 
 
-@gpu
+@needs_cuda
 @pytest.mark.parametrize("stream", [0, 3, 2**32 + 3, 2**64 - 1, "decoder.layers.3.mlp.weight", ""])
 @pytest.mark.parametrize("seed", [0, 1, 2**32 + 5, 2**64 - 1])
 @pytest.mark.parametrize("name", ["he_normal", "uniform", "truncated_normal_asymmetric"])
@@ -442,7 +410,7 @@ WIDE_RANGES = {
 }
 
 
-@gpu
+@needs_cuda
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(WIDE_RANGES))
 def test_rounding_over_wide_ranges_matches_cpu(name, dtype):
@@ -461,7 +429,7 @@ RANDOM_BITS_CASES = [(n, 0) for n in (0, 1, 3, 5, 7, 8, 9, 17, 1023, 4097)] + [
 ]
 
 
-@gpu
+@needs_cuda
 @pytest.mark.parametrize(("n", "offset"), RANDOM_BITS_CASES)
 def test_random_bits_match_cpu(n, offset):
     for seed, stream in ((5, 0), (2**64 - 1, 2**64 - 1), (2**32, "embeddings.weight")):
@@ -532,7 +500,7 @@ def _structured_cases():
 STRUCTURED_CASES = _structured_cases()
 
 
-@gpu
+@needs_cuda
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("call", "shape", "region"), STRUCTURED_CASES)
 def test_structured_matches_cpu(call, shape, region, dtype):
@@ -548,7 +516,7 @@ def test_structured_matches_cpu(call, shape, region, dtype):
 # ---------------------------------------------------------------------------
 
 
-@gpu
+@needs_cuda
 def test_cuda_array_attributes_and_dlpack_arguments():
     x = fastinit.normal((37, 53), 0, dtype="bfloat16", device="cuda")
     check_cuda_array(x, (37, 53), "bfloat16")
@@ -577,7 +545,7 @@ def test_cuda_array_attributes_and_dlpack_arguments():
     assert interface["version"] == 3 and interface["stream"] == 1
 
 
-@gpu
+@needs_cuda
 def test_device_spellings_agree():
     expected = fastinit.glorot_normal((37, 53), 3)
     devices = ["cuda", "cuda:0"]
@@ -589,18 +557,18 @@ def test_device_spellings_agree():
         assert_same_bits(x, expected)
 
 
-@gpu
+@needs_cuda
 def test_missing_device_ordinal_is_a_value_error():
-    for device in (f"cuda:{STATUS.device_count}", "cuda:99", f"cuda:{2**70}"):
-        if int(device[5:]) < STATUS.device_count:
+    for device in (f"cuda:{CUDA_STATUS.device_count}", "cuda:99", f"cuda:{2**70}"):
+        if int(device[5:]) < CUDA_STATUS.device_count:
             continue
         for name in ("glorot_normal", "random_bits", "zeros", "orthogonal"):
             with pytest.raises(ValueError, match="device"):
                 DEVICE_CALLS[name](device)
 
 
-@gpu
-@pytest.mark.skipif(STATUS.device_count < 2, reason="needs two CUDA devices")
+@needs_cuda
+@pytest.mark.skipif(CUDA_STATUS.device_count < 2, reason="needs two CUDA devices")
 def test_second_device():
     before = _core.cuda_current_device()
     x = fastinit.he_normal((37, 53), 2, device="cuda:1")
@@ -610,7 +578,7 @@ def test_second_device():
     assert _core.cuda_current_device() == before  # the caller's device is left as it was
 
 
-@gpu
+@needs_cuda
 def test_out_of_device_memory_is_memory_error():
     for call in (
         lambda: fastinit.zeros((2**45,), dtype="float32", device="cuda"),  # 128 TiB
@@ -636,7 +604,7 @@ def _make(dtype, seed=5):
     return fastinit.normal((37, 53), seed, dtype=dtype, device="cuda")
 
 
-@torch_gpu
+@needs_cuda_torch
 @pytest.mark.parametrize("dtype", [*DTYPES, "uint32"])
 def test_torch_from_dlpack_is_zero_copy_and_keeps_the_memory(dtype):
     if TORCH_DTYPES[dtype] is None:
@@ -659,7 +627,7 @@ def test_torch_from_dlpack_is_zero_copy_and_keeps_the_memory(dtype):
     assert_same_bits(t, expected)
 
 
-@torch_gpu
+@needs_cuda_torch
 @pytest.mark.parametrize("max_version", [None, (1, 0), (1, 3), (0, 8)], ids=str)
 def test_capsules_legacy_and_versioned(max_version):
     x = fastinit.he_uniform((64, 33), 3, dtype="bfloat16", device="cuda")
@@ -687,7 +655,7 @@ def test_capsules_legacy_and_versioned(max_version):
     assert_same_bits(t, expected)
 
 
-@torch_gpu
+@needs_cuda_torch
 def test_unconsumed_capsules_are_freed():
     gc.collect()  # earlier garbage must not be freed while this test measures
     torch.cuda.synchronize()
@@ -721,7 +689,7 @@ def _import_cupy():
     return cupy
 
 
-@gpu
+@needs_cuda
 @pytest.mark.parametrize("dtype", ["float32", "float16", "float64"])
 def test_cupy_from_dlpack_and_cuda_array_interface(dtype):
     cupy = _import_cupy()
@@ -732,7 +700,7 @@ def test_cupy_from_dlpack_and_cuda_array_interface(dtype):
         assert_same_bits(view, expected)
 
 
-@gpu
+@needs_cuda
 def test_bfloat16_has_no_cuda_array_interface():
     x = fastinit.normal((4, 4), 0, dtype="bfloat16", device="cuda")
     assert hasattr(x, "__dlpack__")
@@ -741,7 +709,7 @@ def test_bfloat16_has_no_cuda_array_interface():
         x.__cuda_array_interface__  # noqa: B018
 
 
-@torch_gpu
+@needs_cuda_torch
 def test_torch_reads_a_cuda_array_on_its_own_stream():
     # The fill queues behind a busy legacy default stream; torch then reads on a
     # non-blocking stream, which nothing orders after the fill but the wait that
@@ -764,7 +732,7 @@ def test_torch_reads_a_cuda_array_on_its_own_stream():
 # ---------------------------------------------------------------------------
 
 
-@torch_gpu
+@needs_cuda_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     "name", ["glorot_uniform", "he_normal", "truncated_normal_asymmetric", "normal"]
@@ -785,7 +753,7 @@ def test_fill_torch_tensor_in_place(name, dtype):
     assert sample((0, 33), 5, dtype=dtype, out=empty) is empty
 
 
-@torch_gpu
+@needs_cuda_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("call", "shape", "region"), STRUCTURED_CASES)
 def test_fill_torch_tensor_in_place_structured(call, shape, region, dtype):
@@ -803,7 +771,7 @@ MISALIGNED = {
 }
 
 
-@torch_gpu
+@needs_cuda_torch
 @pytest.mark.parametrize("lead", [1, 3, 5])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", sorted(MISALIGNED))
@@ -821,7 +789,7 @@ def test_fill_misaligned_slice_of_a_torch_buffer(case, dtype, lead):
     assert bool((buffer[:lead] == 7).all()) and bool((buffer[lead + n :] == 7).all())
 
 
-@torch_gpu
+@needs_cuda_torch
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_fill_row_pieces_like_the_whole(dtype):
     # Each piece is a row view of one tensor (starting at elements 33, 165, ...: unaligned).
@@ -836,7 +804,7 @@ def test_fill_row_pieces_like_the_whole(dtype):
     assert_same_bits(whole, fastinit.he_normal(shape, 12, dtype=dtype))
 
 
-@torch_gpu
+@needs_cuda_torch
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_fill_parameter_that_requires_grad(dtype):
     shape = (64, 33)
@@ -852,7 +820,7 @@ def test_fill_parameter_that_requires_grad(dtype):
         assert_same_bits(p, call())
 
 
-@torch_gpu
+@needs_cuda_torch
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_fill_on_torch_current_stream(dtype):
     # The side stream is busy, then poisons the tensor: a fill on any other stream
@@ -883,7 +851,7 @@ def test_fill_on_torch_current_stream(dtype):
     assert_same_bits(got, fastinit.identity(shape, 0.5, dtype=dtype))
 
 
-@gpu
+@needs_cuda
 @pytest.mark.parametrize("dtype", ["float32", "float16", "float64"])
 def test_fill_cupy_array_in_place(dtype):
     cupy = _import_cupy()
@@ -898,7 +866,7 @@ def test_fill_cupy_array_in_place(dtype):
     assert_same_bits(got, fastinit.normal(shape, 6, dtype=dtype))
 
 
-@gpu
+@needs_cuda
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_fill_cuda_array_in_place(dtype):
     # A producer whose stream fastinit does not know (its own CudaArray here): filled
@@ -937,7 +905,7 @@ OUT_ERRORS = {
 }
 
 
-@torch_gpu
+@needs_cuda_torch
 @pytest.mark.parametrize("case", sorted(OUT_ERRORS))
 @pytest.mark.parametrize("name", sorted(OUT_CALLS))
 def test_bad_cuda_out_is_refused_and_left_alone(name, case):
@@ -952,7 +920,7 @@ def test_bad_cuda_out_is_refused_and_left_alone(name, case):
     assert torch.equal(base, before)
 
 
-@gpu
+@needs_cuda
 @pytest.mark.parametrize("name", sorted(OUT_CALLS))
 def test_host_out_with_device_cuda_is_refused(name):
     out = np.full((37, 53), 7.0, np.float32)
@@ -963,9 +931,9 @@ def test_host_out_with_device_cuda_is_refused(name):
         OUT_CALLS[name]((2, 2), out=[[0.0, 0.0], [0.0, 0.0]], device="cuda")
 
 
-@torch_gpu
+@needs_cuda_torch
 def test_status_agrees_with_torch():
-    assert STATUS.device_count == torch.cuda.device_count()
+    assert CUDA_STATUS.device_count == torch.cuda.device_count()
 
 
 # ---------------------------------------------------------------------------
@@ -983,7 +951,7 @@ def _skip_without_free_memory(gib):
         pytest.skip(f"needs {gib} GiB of free device memory, {free / 2**30:.1f} GiB free")
 
 
-@torch_gpu
+@needs_cuda_torch
 def test_more_than_2_32_elements_bfloat16():
     _skip_without_free_memory(20)
     options = {"low": -2.0, "high": 2.0, "dtype": "bfloat16", "stream": "big"}
@@ -997,7 +965,7 @@ def test_more_than_2_32_elements_bfloat16():
     gc.collect()
 
 
-@torch_gpu
+@needs_cuda_torch
 def test_more_than_2_32_random_bits_across_the_high_block_word():
     _skip_without_free_memory(20)
     offset = 2**34 - 2**31 + 1  # element 2^34 (block 2^32) lies at index 2^31 - 1

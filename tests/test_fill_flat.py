@@ -16,16 +16,9 @@ import fastinit
 import ml_dtypes
 import numpy as np
 import pytest
+from _shared import DTYPES, NUMPY_DTYPES, UINT_OF_SIZE
 from fastinit import _fill, initializers, specs
 
-DTYPES = ("float32", "float64", "float16", "bfloat16")
-NUMPY_DTYPES = {
-    "float32": np.dtype(np.float32),
-    "float64": np.dtype(np.float64),
-    "float16": np.dtype(np.float16),
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
-}
-BITS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 SEED = 20_261_128
 
 # One parameter setting per spec initializer, away from the defaults where it has any.
@@ -45,7 +38,7 @@ CONSTANTS = {"zeros": {}, "ones": {}, "constant": {"value": 0.1}}
 
 
 def bits(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x).view(BITS[x.dtype.itemsize])
+    return np.ascontiguousarray(x).view(UINT_OF_SIZE[x.dtype.itemsize])
 
 
 def test_every_spec_initializer_is_covered():
