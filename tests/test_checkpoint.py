@@ -22,20 +22,15 @@ import time
 from pathlib import Path
 
 import fastinit
-import ml_dtypes
 import numpy as np
 import pytest
+from _shared import NUMPY_DTYPES, needs_linux
 from fastinit import _durable, _windows, checkpoint, cli, hf_configs, specs
 from fastinit.specs import ModelSpec, TensorSpec
 
 ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
-NUMPY_DTYPES = {
-    "float64": np.dtype(np.float64), "float32": np.dtype(np.float32),
-    "float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16),
-}  # fmt: skip
 SHARD_NAME = re.compile(r"model-(\d{5})-of-(\d{5})\.safetensors")
 TEMPORARY_NAME = re.compile(r"\.(?P<final>.+)\.fastinit-(?P<pid>\d+)\.(tmp|new)")
-LINUX = sys.platform.startswith("linux")
 
 
 def small_spec(dtype: str = "float32", seed: int = 5) -> ModelSpec:
@@ -592,7 +587,7 @@ def big_spec_file(tmp_path) -> Path:
     return write_spec_file(tmp_path / "big.json", [(f"w{i:02d}", [1024, 1024]) for i in range(16)])
 
 
-@pytest.mark.skipif(not LINUX, reason="O_TMPFILE and /proc are Linux's")
+@needs_linux("O_TMPFILE and /proc are Linux's")
 @pytest.mark.parametrize("kind", ["o_tmpfile", "named"])
 def test_a_killed_writer_leaves_no_final_file(tmp_path, big_spec_file, kind):
     if kind == "o_tmpfile" and not o_tmpfile_works(tmp_path):
@@ -624,7 +619,7 @@ def test_a_killed_writer_leaves_no_final_file(tmp_path, big_spec_file, kind):
         assert listing(work) == visible
 
 
-@pytest.mark.skipif(not LINUX, reason="O_TMPFILE is Linux's")
+@needs_linux("O_TMPFILE is Linux's")
 @pytest.mark.parametrize("kind", ["o_tmpfile", "named"])
 def test_a_terminated_writer_cleans_up(tmp_path, big_spec_file, kind):
     if kind == "o_tmpfile" and not o_tmpfile_works(tmp_path):
@@ -647,7 +642,7 @@ def test_a_terminated_writer_cleans_up(tmp_path, big_spec_file, kind):
     assert "interrupted; no output was left behind" in err
 
 
-@pytest.mark.skipif(not LINUX, reason="RLIMIT_FSIZE and SIGXFSZ as on Linux")
+@needs_linux("RLIMIT_FSIZE and SIGXFSZ as on Linux")
 @pytest.mark.parametrize(("kind", "sharded"), [("o_tmpfile", False), ("named", True)])
 def test_a_full_disk_fails_before_generating(tmp_path, kind, sharded):
     if kind == "o_tmpfile" and not o_tmpfile_works(tmp_path):

@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from _shared import needs_linux
 from fastinit import _durable, _leftovers, _signals, checkpoint, cli, specs
 from fastinit.specs import ModelSpec, TensorSpec
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="O_TMPFILE, renameat2 and /proc are Linux's"
-)
+pytestmark = needs_linux("O_TMPFILE, renameat2 and /proc are Linux's")
 LEFTOVER = _leftovers.LEFTOVER
 COMMIT_STEPS = ("renamed", "exchanged", "renamed-in")  # the step at which the new one is in
 CHECKPOINT = re.compile(r"(.*/)?(model.*\.safetensors(\.index\.json)?|config\.json)")
