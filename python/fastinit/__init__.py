@@ -10,7 +10,8 @@ JAX and PyTorch.
 import importlib.metadata
 
 from ._core import philox4x32
-from .devices import CudaArray, as_dlpack, cuda_available, cuda_status
+from .cuda import CudaArray, cuda_available, cuda_status
+from .dlpack import as_dlpack
 from .fans import calculate_gain, compute_fans
 from .initializers import (
     TRUNCATED_NORMAL_STD,
@@ -23,6 +24,7 @@ from .initializers import (
     lecun_normal,
     lecun_uniform,
     normal,
+    random_bits,
     truncated_normal,
     uniform,
     variance_scaling,
@@ -30,7 +32,7 @@ from .initializers import (
     xavier_uniform,
 )
 from .runtime import cpu_target, cpu_targets, get_num_threads, set_num_threads
-from .streams import random_bits, stream_id
+from .streams import stream_id
 from .structured import constant, dirac, eye, identity, ones, orthogonal, zeros
 
 # One source: pyproject.toml, read back from the installed package's metadata.

@@ -145,22 +145,18 @@ def check_shape(shape: Any) -> tuple[int, ...]:
     for axis, dim in enumerate(shape):
         if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, numbers.Integral):
             raise TypeError(f"shape[{axis}] must be a non-negative integer, got {show(dim)}")
-        if dim < 0:
+        size = int(dim)
+        if size < 0:
             raise ValueError(f"shape[{axis}] must be >= 0, got {show(dim)}")
-        if dim >= _INDEX_LIMIT:
+        if size >= _INDEX_LIMIT:
             raise OverflowError(f"shape[{axis}] must be < 2^63, got {show(dim)}")
-        dims.append(int(dim))
+        dims.append(size)
     # N.B. NumPy multiplies the nonzero axes even of an empty array, and refuses
     # (0, 2^62, 2^62): such a shape is refused here, named, like a too large one.
     if math.prod(dim for dim in dims if dim) >= _INDEX_LIMIT:
         what = "nonzero axes span" if 0 in dims else "has"
         raise OverflowError(f"shape {tuple(dims)} {what} more than 2^63 - 1 elements")
     return tuple(dims)
-
-
-def check_nbytes(shape: tuple[int, ...], dtype: np.dtype) -> None:
-    if math.prod(dim for dim in shape if dim) * dtype.itemsize >= _INDEX_LIMIT:
-        raise OverflowError(f"shape {shape} of {dtype.name} needs more than 2^63 - 1 bytes")
 
 
 def check_region(region: Any, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -216,30 +212,6 @@ def _region_bound(axis: int, which: str, value: Any, dim: int, *, default: int) 
     return resolved
 
 
-def prepare_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """The array to fill: a new one of `shape` and `dtype`, or `out` after checks.
-
-    `out` may be any ndarray subclass (np.memmap, say) over writable C-contiguous
-    memory; what comes back is then a plain ndarray view of that memory, so that
-    indexing and the core see the memory and not the subclass's behaviour.
-    """
-    if out is None:
-        check_nbytes(shape, dtype)
-        return np.empty(shape, dtype=dtype)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a NumPy array, got {type(out).__name__}")
-    array = out if type(out) is np.ndarray else out.view(np.ndarray)
-    if array.dtype != dtype:
-        raise ValueError(f"out has dtype {array.dtype}, but dtype is {dtype}")
-    if array.shape != shape:
-        raise ValueError(f"out has shape {array.shape}, expected {shape}")
-    if not array.flags.writeable:
-        raise ValueError("out is read-only")
-    if not array.flags.c_contiguous:
-        raise ValueError("out must be C-contiguous")
-    return array
-
-
 def named_arguments(arguments: dict[str, Any]) -> str:
     """'name=value, ...' for a message."""
     return ", ".join(f"{name}={show(value)}" for name, value in arguments.items())
@@ -253,6 +225,14 @@ def check_float32_range(name: str, value: float) -> None:
             f"{name}={value:g} is beyond the float32 range (±{FLOAT32_MAX:.8g}) "
             "in which every value is computed, whatever the output dtype"
         )
+
+
+def check_constant(value: Any, dtype: np.dtype) -> float:
+    """The `value` of a constant (constant, zeros, ones): a finite real that `dtype` can
+    hold once rounded into it (it is never computed in float32)."""
+    value = check_real("value", value)
+    check_representable(abs(value), dtype, {"value": value}, in_float32=False)
+    return value
 
 
 def check_representable(

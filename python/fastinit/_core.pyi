@@ -3,7 +3,7 @@ build and checked against the built module by stubtest in .ci/check."""
 
 import collections.abc
 import typing
-from typing import ClassVar
+from typing import ClassVar, overload
 
 import numpy
 import numpy.typing
@@ -52,6 +52,7 @@ class DeviceMemory:
         device: typing.SupportsInt | typing.SupportsIndex,
         nbytes: typing.SupportsInt | typing.SupportsIndex,
     ) -> None: ...
+    def copy_to_host(self, dst: numpy.ndarray) -> None: ...
     def dlpack(
         self,
         shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
@@ -59,6 +60,7 @@ class DeviceMemory:
         bits: typing.SupportsInt | typing.SupportsIndex,
         versioned: bool,
     ) -> typing_extensions.CapsuleType: ...
+    def order_consumer(self, consumer: typing.SupportsInt | typing.SupportsIndex) -> None: ...
     @property
     def device(self) -> int: ...
     @property
@@ -107,22 +109,25 @@ class Params:
 def available_cpus() -> int: ...
 def compiled_targets() -> list[str]: ...
 def cpu_target() -> str: ...
+@overload
 def cuda_copy_to_device(
-    device: typing.SupportsInt | typing.SupportsIndex,
+    out: DLPackTensor,
     stream: typing.SupportsInt | typing.SupportsIndex,
-    dst: typing.SupportsInt | typing.SupportsIndex,
+    type: typing.SupportsInt | typing.SupportsIndex,
     src: numpy.ndarray,
 ) -> None: ...
-def cuda_copy_to_host(
-    device: typing.SupportsInt | typing.SupportsIndex,
-    src: typing.SupportsInt | typing.SupportsIndex,
-    dst: numpy.ndarray,
+@overload
+def cuda_copy_to_device(
+    out: DeviceMemory,
+    stream: typing.SupportsInt | typing.SupportsIndex,
+    type: typing.SupportsInt | typing.SupportsIndex,
+    src: numpy.ndarray,
 ) -> None: ...
 def cuda_current_device() -> int: ...
+@overload
 def cuda_fill(
-    device: typing.SupportsInt | typing.SupportsIndex,
+    out: DLPackTensor,
     stream: typing.SupportsInt | typing.SupportsIndex,
-    out: typing.SupportsInt | typing.SupportsIndex,
     type: typing.SupportsInt | typing.SupportsIndex,
     params: Params,
     seed: typing.SupportsInt | typing.SupportsIndex,
@@ -131,31 +136,61 @@ def cuda_fill(
     start: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
     extent: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
 ) -> None: ...
-def cuda_fill_range(
-    device: typing.SupportsInt | typing.SupportsIndex,
+@overload
+def cuda_fill(
+    out: DeviceMemory,
     stream: typing.SupportsInt | typing.SupportsIndex,
-    out: typing.SupportsInt | typing.SupportsIndex,
+    type: typing.SupportsInt | typing.SupportsIndex,
+    params: Params,
+    seed: typing.SupportsInt | typing.SupportsIndex,
+    rng_stream: typing.SupportsInt | typing.SupportsIndex,
+    full_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+    start: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+    extent: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+) -> None: ...
+@overload
+def cuda_fill_range(
+    out: DLPackTensor,
+    stream: typing.SupportsInt | typing.SupportsIndex,
     type: typing.SupportsInt | typing.SupportsIndex,
     params: Params,
     seed: typing.SupportsInt | typing.SupportsIndex,
     rng_stream: typing.SupportsInt | typing.SupportsIndex,
     first: typing.SupportsInt | typing.SupportsIndex,
-    count: typing.SupportsInt | typing.SupportsIndex,
+    extent: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
 ) -> None: ...
-def cuda_fill_strided(
-    device: typing.SupportsInt | typing.SupportsIndex,
+@overload
+def cuda_fill_range(
+    out: DeviceMemory,
     stream: typing.SupportsInt | typing.SupportsIndex,
-    out: typing.SupportsInt | typing.SupportsIndex,
-    itemsize: typing.SupportsInt | typing.SupportsIndex,
+    type: typing.SupportsInt | typing.SupportsIndex,
+    params: Params,
+    seed: typing.SupportsInt | typing.SupportsIndex,
+    rng_stream: typing.SupportsInt | typing.SupportsIndex,
+    first: typing.SupportsInt | typing.SupportsIndex,
+    extent: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+) -> None: ...
+@overload
+def cuda_fill_strided(
+    out: DLPackTensor,
+    stream: typing.SupportsInt | typing.SupportsIndex,
+    type: typing.SupportsInt | typing.SupportsIndex,
+    extent: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
     bits: typing.SupportsInt | typing.SupportsIndex,
     start: typing.SupportsInt | typing.SupportsIndex,
     stride: typing.SupportsInt | typing.SupportsIndex,
     count: typing.SupportsInt | typing.SupportsIndex,
 ) -> None: ...
-def cuda_order_streams(
-    device: typing.SupportsInt | typing.SupportsIndex,
-    producer: typing.SupportsInt | typing.SupportsIndex,
-    consumer: typing.SupportsInt | typing.SupportsIndex,
+@overload
+def cuda_fill_strided(
+    out: DeviceMemory,
+    stream: typing.SupportsInt | typing.SupportsIndex,
+    type: typing.SupportsInt | typing.SupportsIndex,
+    extent: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+    bits: typing.SupportsInt | typing.SupportsIndex,
+    start: typing.SupportsInt | typing.SupportsIndex,
+    stride: typing.SupportsInt | typing.SupportsIndex,
+    count: typing.SupportsInt | typing.SupportsIndex,
 ) -> None: ...
 def cuda_philox4x32(
     device: typing.SupportsInt | typing.SupportsIndex,

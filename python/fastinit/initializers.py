@@ -6,7 +6,8 @@ function of the Philox word i of its stream (docs/stream.md). `region=` returns
 full[region] without computing the rest; `out=` fills an existing array in place;
 `threads=` sets the threads for one call (default fastinit.get_num_threads()) and
 never changes the bits; `device="cuda"` / `"cuda:N"` returns a fastinit.CudaArray
-with the same bits, and `out=` also takes CUDA tensors (fastinit.devices).
+with the same bits, and `out=` also takes CUDA tensors (fastinit.cuda, fastinit.dlpack).
+`random_bits` gives the raw stream words every sampler draws from.
 
 Conventions (docs/conventions.md has the table against Keras, JAX and PyTorch):
 - `variance_scaling` follows Keras/JAX: "truncated_normal" cuts the underlying
@@ -22,11 +23,11 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from . import _checks, _core, _fill, devices
+from . import _checks, _core, _fill, cuda
 from .fans import LAYOUTS, check_fan_axes, fans_of_checked_shape
 from .runtime import resolve_threads
 from .streams import check_stream
@@ -44,87 +45,31 @@ _EMPTY_PARAMS = _core.uniform_params(0.0, 0.0)
 # A truncated interval must span this many float32 steps of erf: deep in one tail
 # the float32 inverse CDF has too little resolution to sample it faithfully.
 _MIN_ERF_STEPS = 4096
+_WORDS_DTYPE = np.dtype(np.uint32)  # random_bits' output
 
 
-class _Request(NamedTuple):
-    shape: tuple[int, ...]  # the full, virtual tensor
-    seed: int
-    stream: int
-    dtype: np.dtype
-    start: tuple[int, ...]  # the region to return
-    extent: tuple[int, ...]
-    threads: int
-    device: int | None  # devices.check_device: None (not given), HOST or a CUDA ordinal
-
-
-def _request(
+def check_request(
     shape: Any, seed: Any, dtype: Any, stream: Any, region: Any, threads: Any, device: Any = None
-) -> _Request:
+) -> _fill.Request:
+    """The arguments every seeded sampler takes (structured.orthogonal's too), checked."""
     shape = _checks.check_shape(shape)
     seed = _checks.check_seed(seed)
     stream = check_stream(stream)
     dtype = _checks.check_dtype(dtype)
     if region is None:
-        start, extent = (0,) * len(shape), shape
+        start, extent = (0,) * len(shape), shape  # extent is shape: the whole tensor
     else:
         start, extent = _checks.check_region(region, shape)
-    device = devices.check_device(device)
-    return _Request(shape, seed, stream, dtype, start, extent, resolve_threads(threads), device)
+    if device is not None:  # cuda.py is visited only when a device is named
+        device = cuda.check_device(device)
+    threads = resolve_threads(threads)
+    return _fill.Request(shape, seed, stream, dtype, start, extent, threads, device)
 
 
-def _sample(request: _Request, params: Any, out: Any, arguments: dict[str, Any]) -> Any:
-    """Check the values stay finite, allocate (or take `out`), release the GIL, fill."""
+def _sample(request: _fill.Request, params: Any, out: Any, arguments: dict[str, Any]) -> Any:
+    """Checks that the values stay finite in the request's dtype, then has _fill write them."""
     _checks.check_params(params, request.dtype, arguments)
-    if not devices.on_host(request.device, out):
-        return _sample_on_device(request, params, out)
-    if out is not None and not isinstance(out, np.ndarray):  # a host DLPack tensor
-        with devices.host_out(out, request.extent, request.dtype) as view:
-            _fill_host(request, params, view)
-        return out
-    target = _fill_host(request, params, _checks.prepare_out(out, request.extent, request.dtype))
-    return target if out is None else out  # an ndarray subclass (np.memmap) comes back as itself
-
-
-def _fill_host(request: _Request, params: Any, target: np.ndarray) -> np.ndarray:
-    """Fills `target`, a checked plain ndarray of the request's extent and dtype."""
-    if not target.size:
-        return target
-    code = _checks.output_type(request.dtype)
-    if request.extent is request.shape:  # the whole tensor: elements 0 .. size - 1
-        _core.fill_range(target, code, params, request.seed, request.stream, 0, request.threads)
-    else:
-        _core.fill(
-            target,
-            code,
-            params,
-            request.seed,
-            request.stream,
-            request.shape,
-            request.start,
-            request.threads,
-        )
-    return target
-
-
-def _sample_on_device(request: _Request, params: Any, out: Any) -> Any:
-    """_sample for CUDA: a new CudaArray, or a CUDA tensor filled in place."""
-    target = devices.device_target(out, request.device, request.extent, request.dtype)
-    try:
-        if math.prod(request.extent):
-            code = int(_checks.output_type(request.dtype))
-            if request.extent is request.shape:
-                _core.cuda_fill_range(
-                    target.device, target.stream, target.pointer, code, params,
-                    request.seed, request.stream, 0, math.prod(request.shape),
-                )  # fmt: skip
-            else:
-                _core.cuda_fill(
-                    target.device, target.stream, target.pointer, code, params,
-                    request.seed, request.stream, request.shape, request.start, request.extent,
-                )  # fmt: skip
-    finally:
-        target.release()
-    return target.result
+    return _fill.sample(request, params, out)
 
 
 def _fan(
@@ -235,7 +180,7 @@ def _variance_scaling(
     """variance_scaling with positional arguments: the named initializers call it
     directly, since keyword forwarding costs more than the fill of a small tensor.
     `gain` (None for variance_scaling) multiplies a named initializer's scale by gain²."""
-    request = _request(shape, seed, dtype, stream, region, threads, device)
+    request = check_request(shape, seed, dtype, stream, region, threads, device)
     params, arguments = _variance_setup(
         request.shape, scale, gain, mode, distribution, layout, in_axis, out_axis, batch_axis,
         fan_in, fan_out,
@@ -613,7 +558,7 @@ def truncated_normal(
     std is smaller (0.8796 std for ±2). Infinite bounds are allowed; finite ones, the
     mean and std·√2 must lie within float32's range, in which every value is computed.
     """
-    request = _request(shape, seed, dtype, stream, region, threads, device)
+    request = check_request(shape, seed, dtype, stream, region, threads, device)
     params, arguments = _truncated_normal_params(mean, std, lower, upper, a, b)
     return _sample(request, params, out, arguments)
 
@@ -699,7 +644,7 @@ def normal(
     probability 6e-8); docs/stream.md gives the exact formula. Values are computed in
     float32 for every dtype: |mean| + 5.42 std must fit float32 (and the output dtype).
     """
-    request = _request(shape, seed, dtype, stream, region, threads, device)
+    request = check_request(shape, seed, dtype, stream, region, threads, device)
     params, arguments = _cached(_normal_params, mean, std)
     return _sample(request, params, out, arguments)
 
@@ -730,7 +675,7 @@ def uniform(
     for every dtype, so low and high must lie within float32's range (±3.4028235e38),
     and within the output dtype's for float16 / bfloat16.
     """
-    request = _request(shape, seed, dtype, stream, region, threads, device)
+    request = check_request(shape, seed, dtype, stream, region, threads, device)
     params, arguments = _cached(_uniform_params, low, high)
     return _sample(request, params, out, arguments)
 
@@ -745,6 +690,34 @@ def _uniform_params(low: Any, high: Any) -> tuple[Any, dict[str, Any]]:
     _checks.check_float32_range("low", low)
     _checks.check_float32_range("high", high)
     return _core.uniform_params(low, high), {"low": low, "high": high}
+
+
+def random_bits(
+    n: int,
+    seed: int,
+    *,
+    stream: int | str = 0,
+    offset: int = 0,
+    threads: int | None = None,
+    device: Any = None,
+) -> Any:
+    """Words offset .. offset + n - 1 of the stream, as uint32.
+
+    Word i is word (i mod 4) of Philox4x32-10 applied to the counter
+    (i div 4 mod 2^32, i div 4 >> 32, stream mod 2^32, stream >> 32) under the key
+    (seed mod 2^32, seed >> 32). Every sampler draws element i from word i.
+    """
+    n = _checks.check_int("n", n, high=1 << 61)  # n * 4 bytes < 2^63
+    seed = _checks.check_seed(seed)
+    stream = check_stream(stream)
+    offset = _checks.check_u64("offset", offset)
+    threads = resolve_threads(threads)
+    if offset + n > _checks.U64_LIMIT:
+        raise OverflowError(f"offset + n must be <= 2^64, got {offset} + {n}")
+    device = cuda.check_device(device)
+    shape = (n,)
+    request = _fill.Request(shape, seed, stream, _WORDS_DTYPE, (0,), shape, threads, device)
+    return _fill.random_words(request, offset)
 
 
 # What a spec's tensor is filled with (the checkpoint writer fills windows by flat ranges).
@@ -854,9 +827,7 @@ def _uniform_parameters(
 
 
 def _constant_parameters(shape: tuple[int, ...], dtype: np.dtype, value: Any, /) -> float:
-    value = _checks.check_real("value", value)
-    _checks.check_representable(abs(value), dtype, {"value": value}, in_float32=False)
-    return float(_fill.round_once(value, dtype))
+    return float(_fill.round_once(_checks.check_constant(value, dtype), dtype))
 
 
 _PARAMETER_SETUPS: dict[str, Any] = {

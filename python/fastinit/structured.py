@@ -14,45 +14,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _checks, _core, _fill, devices
-from .initializers import _request, normal
+from . import _checks, _fill, cuda
+from .initializers import check_request, normal
 
 
-class _Strided(NamedTuple):
-    """`count` elements of the flat output, start, start + stride, ..., set to value."""
-
-    value: Any  # already rounded into the dtype
-    start: int
-    stride: int
-    count: int
-
-
-def _write(
-    shape: tuple[int, ...], dtype: np.dtype, out: Any, device: int | None, steps: list[_Strided]
-) -> Any:
-    """Allocates (or takes `out`) on the host or a CUDA device and applies `steps` in order."""
-    if devices.on_host(device, out):
-        with devices.host_out(out, shape, dtype) as target:  # a plain ndarray
-            flat = target.reshape(-1)
-            for step in steps:
-                flat[step.start : step.start + step.stride * step.count : step.stride] = step.value
-        return target if out is None else out
-    target = devices.device_target(out, device, shape, dtype)
-    try:
-        bits_type = np.dtype(f"u{dtype.itemsize}")
-        for step in steps:
-            bits = int(np.asarray(step.value, dtype=dtype).view(bits_type))
-            _core.cuda_fill_strided(
-                target.device, target.stream, target.pointer, dtype.itemsize, bits,
-                step.start, step.stride, step.count,
-            )  # fmt: skip
-    finally:
-        target.release()
-    return target.result
-
-
-def _everywhere(value: float, dtype: np.dtype, size: int) -> _Strided:
-    return _Strided(_fill.round_once(value, dtype), 0, 1, size)
+def _everywhere(value: float, dtype: np.dtype, size: int) -> _fill.Strided:
+    return _fill.Strided(_fill.round_once(value, dtype), 0, 1, size)
 
 
 class _Box(NamedTuple):
@@ -67,8 +34,8 @@ def _box(shape: Any, dtype: Any, region: Any, device: Any) -> _Box:
     shape = _checks.check_shape(shape)
     dtype = _checks.check_dtype(dtype)
     start, extent = _checks.check_region(region, shape)
-    _checks.check_nbytes(extent, dtype)
-    return _Box(shape, dtype, start, extent, devices.check_device(device))
+    _fill.check_nbytes(extent, dtype)
+    return _Box(shape, dtype, start, extent, cuda.check_device(device))
 
 
 def constant(
@@ -82,10 +49,9 @@ def constant(
 ) -> Any:
     """Every element equal to `value` (finite), rounded once into dtype."""
     box = _box(shape, dtype, region, device)
-    value = _checks.check_real("value", value)
-    _checks.check_representable(abs(value), box.dtype, {"value": value}, in_float32=False)
+    value = _checks.check_constant(value, box.dtype)
     steps = [_everywhere(value, box.dtype, math.prod(box.extent))]
-    return _write(box.extent, box.dtype, out, box.device, steps)
+    return _fill.write_strided(box.extent, box.dtype, out, box.device, steps)
 
 
 def zeros(shape: Sequence[int], **options: Any) -> Any:
@@ -103,8 +69,8 @@ def _diagonals(box: _Box, gain: float, out: Any, lines: list[tuple[int, int, int
     _checks.check_representable(abs(gain), box.dtype, {"gain": gain}, in_float32=False)
     value = _fill.round_once(gain, box.dtype)
     steps = [_everywhere(0.0, box.dtype, math.prod(box.extent))]
-    steps += [_Strided(value, *line) for line in lines if line[2] > 0]
-    return _write(box.extent, box.dtype, out, box.device, steps)
+    steps += [_fill.Strided(value, *line) for line in lines if line[2] > 0]
+    return _fill.write_strided(box.extent, box.dtype, out, box.device, steps)
 
 
 def identity(
@@ -220,33 +186,20 @@ def orthogonal(
     may differ in its last float32 bit. `region` slices the full result. On CUDA
     the matrix is computed on the host and copied to the device once.
     """
-    request = _request(shape, seed, dtype, stream, region, threads, device)
+    request = check_request(shape, seed, dtype, stream, region, threads, device)
     gain = _checks.check_real("gain", gain, nonnegative=True)
     # |Q| <= 1 and gain * Q is rounded to float32 first: gain bounds every value.
     _checks.check_representable(gain, request.dtype, {"gain": gain})
     if len(request.shape) < 2:
         raise ValueError(f"orthogonal needs a shape with at least 2 axes, got {request.shape}")
     rows, cols = request.shape[0], math.prod(request.shape[1:])
-    if not devices.on_host(request.device, out):
-        return _upload(request, gain, rows, cols, out)
-    with devices.host_out(out, request.extent, request.dtype) as target:  # a plain ndarray
-        if rows * cols:
-            target[...] = _orthogonal(request, gain, rows, cols)
-    return target if out is None else out
+    return _fill.write_values(
+        request.extent, request.dtype, out, request.device,
+        lambda: _orthogonal(request, gain, rows, cols),
+    )  # fmt: skip
 
 
-def _upload(request: Any, gain: float, rows: int, cols: int, out: Any) -> Any:
-    """orthogonal on CUDA: `out` is checked first, then the host result copied into it."""
-    target = devices.device_target(out, request.device, request.extent, request.dtype)
-    try:
-        values = _orthogonal(request, gain, rows, cols)
-        _core.cuda_copy_to_device(target.device, target.stream, target.pointer, values)
-    finally:
-        target.release()
-    return target.result
-
-
-def _orthogonal(request: Any, gain: float, rows: int, cols: int) -> np.ndarray:
+def _orthogonal(request: _fill.Request, gain: float, rows: int, cols: int) -> np.ndarray:
     """The region of orthogonal's result, on the host, in the request's dtype."""
     if rows * cols == 0:
         return np.zeros(request.extent, dtype=request.dtype)
