@@ -169,7 +169,6 @@ void bind_writes(py::module_& m) {
       [](const Out& out, std::uintptr_t stream, std::uint32_t type, const Extent& extent,
          std::uint64_t bits, std::uint64_t start, std::uint64_t stride, std::uint64_t count) {
         const auto output = static_cast<OutputType>(type);
-        const Written to = written(out, output, extent);
         const std::uint64_t size = element_count(extent);
         // The last element written, start + (count - 1) * stride, must lie inside out.
         const bool inside =
@@ -178,6 +177,7 @@ void bind_writes(py::module_& m) {
         if (!inside) {
           throw std::invalid_argument("out: the strided elements pass the end of the tensor");
         }
+        const Written to = written(out, output, extent);
         py::gil_scoped_release unlocked;
         cuda::fill_strided(to.device, stream, to.data, output_itemsize(output), bits, start, stride,
                            count);
