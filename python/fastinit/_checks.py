@@ -269,8 +269,13 @@ def check_params(params: Any, dtype: np.dtype, arguments: dict[str, Any]) -> Non
     lo/hi; params.max_magnitude bounds |value| (clamp included), which must then fit
     float32 and the output dtype.
     """
-    constants = (params.erf_scale, params.erf_shift, params.scale, params.shift)
-    if not all(math.isfinite(c) for c in constants):
+    finite = math.isfinite
+    if not (
+        finite(params.erf_scale)
+        and finite(params.erf_shift)
+        and finite(params.scale)
+        and finite(params.shift)
+    ):
         raise ValueError(
             f"{named_arguments(arguments)}: the transform's float32 constants overflow "
             f"(every value is computed in float32, whose largest value is {FLOAT32_MAX:.6g})"

@@ -53,8 +53,10 @@ def output_type(dtype: np.dtype) -> Any:
 
 
 def check_nbytes(shape: tuple[int, ...], dtype: np.dtype) -> None:
-    """OverflowError when an output of `shape` and `dtype` would need 2^63 bytes or more."""
-    if math.prod(dim for dim in shape if dim) * dtype.itemsize >= _INDEX_LIMIT:
+    """OverflowError when an output of `shape` and `dtype` would need 2^63 bytes or more
+    (for an empty shape, as its nonzero axes would: NumPy refuses those too)."""
+    count = math.prod(shape) or math.prod(dim for dim in shape if dim)
+    if count * dtype.itemsize >= _INDEX_LIMIT:
         raise OverflowError(f"shape {shape} of {dtype.name} needs more than 2^63 - 1 bytes")
 
 
@@ -63,15 +65,25 @@ def check_nbytes(shape: tuple[int, ...], dtype: np.dtype) -> None:
 # ---------------------------------------------------------------------------
 
 
-def sample(request: Request, params: Any, out: Any) -> Any:
+def sample(request: Request, params: Any, out: Any, first: int = 0) -> Any:
     """full[region] of the tensor that (request, params) define, in a new array (NumPy or
-    CudaArray) or in `out`, which comes back as itself (np.memmap, a torch tensor...)."""
-    return _sample(request, params, out, 0)
+    CudaArray) or in `out`, which comes back as itself (np.memmap, a torch tensor...).
+    `first`: for a request of the whole tensor, the flat index of its first element
+    (random_bits' offset; 0 otherwise)."""
+    if not _on_host(request.device, out):
+        return _sample_on_device(request, params, out, first)
+    if out is not None and not isinstance(out, np.ndarray) and dlpack.is_tensor(out):
+        with dlpack.borrow_host(out, request.extent, request.dtype) as view:
+            _fill_host(request, params, view, first)
+        return out
+    target = _host_array(out, request.extent, request.dtype)
+    _fill_host(request, params, target, first)
+    return target if out is None else out  # an ndarray subclass comes back as itself
 
 
 def random_words(request: Request, offset: int) -> Any:
     """Words offset .. offset + n - 1 of the stream, for a request of shape (n,), uint32."""
-    return _sample(request, _WORDS, None, offset)
+    return sample(request, _WORDS, None, offset)
 
 
 def fill_flat(
@@ -83,20 +95,6 @@ def fill_flat(
     the whole tensor at those flat indices, whatever its shape and however it is cut."""
     if out.size:
         _core.fill_range(out, output_type(out.dtype), params, seed, stream, first, threads)
-
-
-def _sample(request: Request, params: Any, out: Any, first: int) -> Any:
-    """`first`: the flat index of the region's first element when the region is the
-    whole tensor (random_bits' offset; 0 otherwise)."""
-    if not _on_host(request.device, out):
-        return _sample_on_device(request, params, out, first)
-    if out is not None and not isinstance(out, np.ndarray) and dlpack.is_tensor(out):
-        with dlpack.borrow_host(out, request.extent, request.dtype) as view:
-            _fill_host(request, params, view, first)
-        return out
-    target = _host_array(out, request.extent, request.dtype)
-    _fill_host(request, params, target, first)
-    return target if out is None else out  # an ndarray subclass comes back as itself
 
 
 def _fill_host(request: Request, params: Any, target: np.ndarray, first: int) -> None:
