@@ -125,14 +125,27 @@ def _sample_on_device(request: Request, params: Any, out: Any, first: int) -> An
             code = int(output_type(request.dtype))
             if request.extent is request.shape:
                 _core.cuda_fill_range(
-                    target.memory, target.stream, code, params, request.seed, request.stream,
-                    first, request.extent,
-                )  # fmt: skip
+                    target.memory,
+                    target.stream,
+                    code,
+                    params,
+                    request.seed,
+                    request.stream,
+                    first,
+                    request.extent,
+                )
             else:
                 _core.cuda_fill(
-                    target.memory, target.stream, code, params, request.seed, request.stream,
-                    request.shape, request.start, request.extent,
-                )  # fmt: skip
+                    target.memory,
+                    target.stream,
+                    code,
+                    params,
+                    request.seed,
+                    request.stream,
+                    request.shape,
+                    request.start,
+                    request.extent,
+                )
     finally:
         target.release()
     return target.result
@@ -170,9 +183,15 @@ def write_strided(
         for step in steps:
             bits = int(np.asarray(step.value, dtype=dtype).view(bits_type))
             _core.cuda_fill_strided(
-                target.memory, target.stream, code, shape, bits, step.start, step.stride,
+                target.memory,
+                target.stream,
+                code,
+                shape,
+                bits,
+                step.start,
+                step.stride,
                 step.length,
-            )  # fmt: skip
+            )
     finally:
         target.release()
     return target.result

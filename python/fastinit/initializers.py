@@ -159,9 +159,25 @@ def variance_scaling(
     for 0-d and 1-d shapes. He et al. (2015), Glorot & Bengio (2010), LeCun et al. (1998).
     """
     return _variance_scaling(
-        shape, seed, scale, None, mode, distribution, dtype, stream, out, region, threads,
-        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
-    )  # fmt: skip
+        shape,
+        seed,
+        scale,
+        None,
+        mode,
+        distribution,
+        dtype,
+        stream,
+        out,
+        region,
+        threads,
+        device,
+        layout,
+        in_axis,
+        out_axis,
+        batch_axis,
+        fan_in,
+        fan_out,
+    )
 
 
 def _variance_scaling(
@@ -189,9 +205,18 @@ def _variance_scaling(
     `gain` (None for variance_scaling) multiplies a named initializer's scale by gain²."""
     request = check_request(shape, seed, dtype, stream, region, threads, device)
     params, arguments = _variance_setup(
-        request.shape, scale, gain, mode, distribution, layout, in_axis, out_axis, batch_axis,
-        fan_in, fan_out,
-    )  # fmt: skip
+        request.shape,
+        scale,
+        gain,
+        mode,
+        distribution,
+        layout,
+        in_axis,
+        out_axis,
+        batch_axis,
+        fan_in,
+        fan_out,
+    )
     return _sample(request, params, out, arguments)
 
 
@@ -778,9 +803,18 @@ def _named_parameters(
     fan_out: Any = None,
 ) -> Any:
     setup = _variance_setup(
-        shape, scale, gain, mode, distribution, layout, in_axis, out_axis, batch_axis, fan_in,
+        shape,
+        scale,
+        gain,
+        mode,
+        distribution,
+        layout,
+        in_axis,
+        out_axis,
+        batch_axis,
+        fan_in,
         fan_out,
-    )  # fmt: skip
+    )
     return _checked(dtype, *setup)
 
 
@@ -800,9 +834,18 @@ def _variance_scaling_parameters(
     fan_out: Any = None,
 ) -> Any:
     setup = _variance_setup(
-        shape, scale, None, mode, distribution, layout, in_axis, out_axis, batch_axis, fan_in,
+        shape,
+        scale,
+        None,
+        mode,
+        distribution,
+        layout,
+        in_axis,
+        out_axis,
+        batch_axis,
+        fan_in,
         fan_out,
-    )  # fmt: skip
+    )
     return _checked(dtype, *setup)
 
 

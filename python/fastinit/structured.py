@@ -194,9 +194,12 @@ def orthogonal(
         raise ValueError(f"orthogonal needs a shape with at least 2 axes, got {request.shape}")
     rows, cols = request.shape[0], math.prod(request.shape[1:])
     return _fill.write_values(
-        request.extent, request.dtype, out, request.device,
+        request.extent,
+        request.dtype,
+        out,
+        request.device,
         lambda: _orthogonal(request, gain, rows, cols),
-    )  # fmt: skip
+    )
 
 
 def _orthogonal(request: _fill.Request, gain: float, rows: int, cols: int) -> np.ndarray:
