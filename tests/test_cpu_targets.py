@@ -20,7 +20,7 @@ import fastinit
 import numpy as np
 import pytest
 from _shared import DTYPES
-from fastinit import _checks, _core
+from fastinit import _checks, _core, _fill
 
 TARGETS = fastinit.cpu_targets()
 PARAMS = {
@@ -44,7 +44,7 @@ REGIONS = [
 
 def reference(dtype, params, seed, stream, shape, start, extent):
     out = np.empty(extent, dtype=_checks.check_dtype(dtype))
-    code = _checks.output_type(out.dtype)
+    code = _fill.output_type(out.dtype)
     _core.fill_region_reference(out, code, params, seed, stream, list(shape), list(start))
     return out
 
@@ -52,7 +52,7 @@ def reference(dtype, params, seed, stream, shape, start, extent):
 def fill(dtype, params, seed, stream, shape, start, extent, *, threads, target):
     out = np.empty(extent, dtype=_checks.check_dtype(dtype))
     out.view(np.uint8)[...] = 0xA5  # poison: bytes a kernel never wrote would show
-    code = _checks.output_type(out.dtype)
+    code = _fill.output_type(out.dtype)
     _core.fill(out, code, params, seed, stream, list(shape), list(start), threads, target)
     return out
 

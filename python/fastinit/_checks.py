@@ -120,10 +120,6 @@ def check_dtype(dtype: Any) -> np.dtype:
     return resolved
 
 
-def output_type(dtype: np.dtype) -> Any:
-    return dtypes.BY_NUMPY[dtype].core
-
-
 def check_shape(shape: Any) -> tuple[int, ...]:
     """A tuple of non-negative ints (or one int) whose element count fits in int64."""
     if type(shape) is tuple:  # the common case, without the ABC checks below
