@@ -1,11 +1,11 @@
 """The initializers: variance_scaling, the named initializers, the plain distributions.
 
-A call reads top to bottom through the package, never coming back to a module it
-left: a sampler here checks its arguments (_checks, fans, streams, runtime; cuda
-only when a device is named), computes the Params of its transform, and hands a
-_fill.Request and the Params to _fill, which allocates or borrows the output
-(dlpack, cuda when needed) and runs the core. (~840 lines: each named initializer
-is its own def with its full docstring, beside the variance_scaling they call.)
+A call reads top to bottom in three steps, each module calling only those of later
+steps: a sampler here checks its arguments (with _checks, fans, streams, runtime;
+cuda only when a device is named) and computes the Params of its transform; then
+_fill, given a _fill.Request and the Params, allocates or borrows the output (dlpack,
+cuda when needed); then the core fills it. (~840 lines: each named initializer is
+its own def with its full docstring, beside the variance_scaling they call.)
 
 Every sampler returns exactly the same bits for the same (shape, seed, stream,
 parameters, dtype): element i of the (virtual, row-major) full tensor is a pure
