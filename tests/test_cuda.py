@@ -369,7 +369,7 @@ def test_sampler_matches_cpu(name, dtype, shape):
     sample = SAMPLERS[name]
     x = sample(shape, 1234, dtype=dtype, stream=7, device="cuda")
     check_cuda_array(x, shape, dtype)
-    assert x.device == f"cuda:{_core.cuda_current_device()}"  # "cuda": the current device
+    assert x.device == f"cuda:{_core.query_current_device()}"  # "cuda": the current device
     assert_same_bits(x, sample(shape, 1234, dtype=dtype, stream=7))
 
 
@@ -570,12 +570,12 @@ def test_missing_device_ordinal_is_a_value_error():
 @needs_cuda
 @pytest.mark.skipif(CUDA_STATUS.device_count < 2, reason="needs two CUDA devices")
 def test_second_device():
-    before = _core.cuda_current_device()
+    before = _core.query_current_device()
     x = fastinit.he_normal((37, 53), 2, device="cuda:1")
     check_cuda_array(x, (37, 53), "float32")
     assert x.device == "cuda:1"
     assert_same_bits(x, fastinit.he_normal((37, 53), 2))
-    assert _core.cuda_current_device() == before  # the caller's device is left as it was
+    assert _core.query_current_device() == before  # the caller's device is left as it was
 
 
 @needs_cuda

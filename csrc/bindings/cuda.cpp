@@ -226,11 +226,13 @@ void bind_cuda(py::module_& m) {
     }
   });
   m.attr("cuda_compiled") = true;
-  m.def("cuda_status", [] {
+  // Queries touch no device memory: query_*. The cuda_* calls write, and only
+  // fastinit._fill makes them.
+  m.def("query_cuda_status", [] {
     const cuda::Status s = cuda::status();
     return py::make_tuple(s.available, s.device_count, s.reason);
   });
-  m.def("cuda_current_device", &cuda::current_device);
+  m.def("query_current_device", &cuda::current_device);
 
   py::class_<cuda::DeviceMemory, std::shared_ptr<cuda::DeviceMemory>>(
       m, "DeviceMemory", "cudaMalloc'd memory, freed when the last user (DLPack included) goes")

@@ -9,7 +9,7 @@ namespace fastinit {
 
 void bind_cuda(py::module_& m) {
   m.attr("cuda_compiled") = false;
-  m.def("cuda_status", [] {
+  m.def("query_cuda_status", [] {
     return py::make_tuple(false, 0,
                           "this fastinit was built without CUDA (no nvcc at build time, or "
                           "FASTINIT_CUDA=OFF)");

@@ -29,7 +29,7 @@ class CudaStatus(NamedTuple):
 
 def cuda_status() -> CudaStatus:
     """Whether fastinit can run CUDA kernels here, on how many devices, and if not, why."""
-    return CudaStatus(*_core.cuda_status())
+    return CudaStatus(*_core.query_cuda_status())
 
 
 def cuda_available() -> bool:
@@ -65,7 +65,7 @@ def check_device(device: Any) -> int | None:
     if text != "cuda" and not (index and index.isascii() and index.isdigit()):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     count = require_cuda("device")
-    ordinal = _core.cuda_current_device() if index is None else int(index)
+    ordinal = _core.query_current_device() if index is None else int(index)
     if ordinal >= count:
         raise ValueError(f"device {device!r} does not exist: this machine has {count} CUDA devices")
     return ordinal
