@@ -94,8 +94,8 @@ def fake_device(monkeypatch):
         cuda_synchronize=lambda device, stream: None,
     )
     cuda_core = types.SimpleNamespace(
-        cuda_status=lambda: (True, 1, ""),
-        cuda_current_device=lambda: 0,
+        query_cuda_status=lambda: (True, 1, ""),
+        query_current_device=lambda: 0,
         DeviceMemory=HostMemory,
         DLPACK_CUDA=REAL_CORE.DLPACK_CUDA,
     )
