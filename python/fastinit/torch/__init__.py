@@ -61,6 +61,7 @@ from .nn_init import (
     xavier_uniform_,
     zeros_,
 )
+from .reproducible import reproducible
 
 __all__ = [
     "calculate_gain",
@@ -73,6 +74,7 @@ __all__ = [
     "normal_",
     "ones_",
     "orthogonal_",
+    "reproducible",
     "trunc_normal_",
     "uniform_",
     "xavier_normal_",
