@@ -32,6 +32,8 @@ Placements, one per mesh dimension (torch's names in brackets):
   then FSDP sharded each TP shard" in torch's left-to-right placement order: mesh
   (dp, tp) with placements (_StridedShard(0, split_factor=tp), Shard(0)). Its
   indices are not contiguous, so one placement gives up to f runs per tensor dim.
+  Tensor dims d are non-negative (a DTensor's placements already are: torch
+  normalizes a negative dim when it distributes).
 - `("partial",)` [Partial()]: a pending reduction; no initializer can fill it, so it
   is refused unless its mesh dimension has size 1, where it holds the whole value
   and is a replicate.
