@@ -423,6 +423,23 @@ def test_meta_tensors_are_left_alone():
     assert all(t.is_meta for t in model.state_dict().values())
 
 
+def test_tensors_replaced_inside_the_context_are_found_again():
+    """to_empty inside the context replaces every parameter and buffer; .data = ...
+    keeps the Parameter with new memory: calls on them, and on their aliases, are served."""
+    with torch.device("meta"):
+        model = Transformer()
+    with ft.reproducible(model, SEED):
+        model.to_empty(device="cpu")
+        model.init_weights()
+    assert_state_equal(model, expected(Transformer(), SEED))
+    linear = nn.Linear(4, 3)
+    with ft.reproducible(linear, SEED):
+        linear.weight.data.normal_()  # indexes the memory
+        linear.weight.data = torch.empty(3, 4)
+        linear.weight.data.uniform_()
+    assert torch.equal(linear.weight, ft.uniform_(torch.empty(3, 4), seed=SEED, stream="weight"))
+
+
 def test_another_threads_calls_are_torchs():
     model = Transformer()
     entered, done = threading.Event(), threading.Event()

@@ -44,9 +44,9 @@ drop-ins). Every other call runs torch's own function, bit for bit.
 N.B. only module-level look-ups are caught: `from torch.nn.init import normal_` bound
 before the context calls torch's function directly (its inner Tensor.normal_ /
 uniform_ call is still served, with torch's formula for the bound). Other random ops
-(torch.randn, Tensor.random_/bernoulli_, nn.init.sparse_) are not redirected. Aliases
-found by memory are looked up as the module's tensors were when the first alias call
-came: materialize (to_empty) before entering the context.
+(torch.randn, Tensor.random_/bernoulli_, nn.init.sparse_) are not redirected. Tensors
+replaced inside the context (`to_empty`, `.to()`) are found again on the first call
+that misses; submodules added inside it are not: build the model before entering.
 """
 
 from __future__ import annotations
@@ -132,8 +132,9 @@ def reproducible(
 
 
 class _Route:
-    """One context's module tensors: by object identity, and (built on first need) by
-    memory, with the storages kept alive so that no other tensor can reuse them."""
+    """One context's module tensors: by object identity, and (indexed on first need) by
+    memory. Both are built again when a call misses and the module's tensors have been
+    replaced since (`to_empty`, `.to()`, `p.data = ...` inside the context)."""
 
     def __init__(
         self,
@@ -143,13 +144,24 @@ class _Route:
         rename: Callable[[str], str] | None,
     ) -> None:
         self.seed = seed
+        self._module, self._prefix, self._rename = module, prefix, rename
+        self._build()
+
+    def _build(self) -> None:
         self.tensors: dict[int, tuple[torch.Tensor, str]] = {}
+        # (the table holding the tensor, its key, the tensor): to see it replaced
+        self._slots: list[tuple[dict[str, Any], str, torch.Tensor]] = []
         owners: dict[str, str] = {}
+        module = self._module
         named = itertools.chain(module.named_parameters(), module.named_buffers())
         for name, tensor in named:
+            path, _, key = name.rpartition(".")
+            owner = module.get_submodule(path)
+            table = owner._parameters if key in owner._parameters else owner._buffers
+            self._slots.append((table, key, tensor))
             if id(tensor) in self.tensors:
                 continue
-            canonical = canonical_name(name, prefix, rename)
+            canonical = canonical_name(name, self._prefix, self._rename)
             if canonical in owners:
                 raise ValueError(
                     f"{owners[canonical]!r} and {name!r} of module have the same canonical "
@@ -159,11 +171,18 @@ class _Route:
             self.tensors[id(tensor)] = (tensor, canonical)
         self._aliases: dict[tuple[Any, ...], tuple[torch.Tensor, str]] | None = None
         self._storages: dict[tuple[Any, ...], str] = {}
-        self._kept: list[Any] = []
+        self._memories: list[tuple[torch.Tensor, tuple[Any, ...] | None]] = []
 
     def find(self, tensor: torch.Tensor) -> tuple[torch.Tensor | None, str] | None:
         """(module tensor, name) for the tensor or an alias of it, (None, name) for a
         view of part of one, None for a tensor that is not the module's."""
+        found = self._find(tensor)
+        if found is None and self._stale():
+            self._build()
+            found = self._find(tensor)
+        return found
+
+    def _find(self, tensor: torch.Tensor) -> tuple[torch.Tensor | None, str] | None:
         hit = self.tensors.get(id(tensor))
         if hit is not None and hit[0] is tensor:
             return hit
@@ -183,10 +202,17 @@ class _Route:
         self._aliases = {}
         for tensor, name in self.tensors.values():
             memory = _memory(tensor)
+            self._memories.append((tensor, memory))
             if memory is not None:
                 self._aliases.setdefault(memory, (tensor, name))
                 self._storages.setdefault(memory[:2], name)
-                self._kept.append(_local(tensor).untyped_storage())
+
+    def _stale(self) -> bool:
+        """Whether a tensor of the module was replaced, or (once memory is indexed) its
+        memory changed, since the tables were built: O(tensors), on a miss only."""
+        if any(table.get(key) is not tensor for table, key, tensor in self._slots):
+            return True
+        return any(_memory(tensor) != memory for tensor, memory in self._memories)
 
 
 def _local(tensor: torch.Tensor) -> torch.Tensor:
