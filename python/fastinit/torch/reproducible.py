@@ -117,10 +117,11 @@ def reproducible(
     parameters or buffers is the fastinit.torch drop-in with `seed` and the stream of
     the tensor's canonical name (this module's opening paragraph has the contract).
 
-    `prefix` is prepended to every name (a pipeline stage holding `layers.4` onwards of
-    a model as its own `layers.4`: no prefix; holding them as `0`, `1`...: a `rename`
-    mapping its names to the full model's). Names are checked here, before anything is
-    patched: two tensors with one canonical name are a ValueError."""
+    `prefix` is prepended to every name, for a module that is part of a larger one (a
+    pipeline stage, or `model.layers[4]` initialized alone: prefix="layers.4."); a stage
+    that renumbers what it holds passes `rename`, mapping each of its names to the full
+    model's. Names are checked here, before anything is patched: two tensors with one
+    canonical name are a ValueError."""
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     seed = _checks.check_seed(seed)
@@ -287,7 +288,9 @@ def _target(tensor: Any, random: bool, operation: str) -> tuple[torch.Tensor, st
     return None
 
 
-def _serve(dropin: Callable[..., Any], target: tuple[torch.Tensor, str, int], **arguments: Any):
+def _serve(
+    dropin: Callable[..., Any], target: tuple[torch.Tensor, str, int], **arguments: Any
+) -> None:
     tensor, name, seed = target
     _state.serving = _serving() + 1
     try:
