@@ -807,3 +807,93 @@ def test_init_module_arguments_are_named(keywords, exception, message):
         ft.init_module(module, **arguments)
     if isinstance(module, torch.nn.Module):
         assert module.weight.device.type == "meta"  # refused before materializing
+
+
+# ---------------------------------------------------------------------------
+# Issue 13: tensors whose export is not their values (null data, unknown subclasses)
+# ---------------------------------------------------------------------------
+
+
+class Wrapped(torch.Tensor):
+    """A trivial tensor subclass with __torch_function__, as libraries' wrappers are:
+    fastinit cannot know whether its memory holds its values (a DTensor's does not)."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def wrapped(shape=SHAPE):
+    return torch.full(shape, math.nan).as_subclass(Wrapped)
+
+
+OUT_WRITERS = {
+    **OUT_SAMPLERS,
+    "normal-region": lambda out: fi.normal((9, 3), SEED, out=out, region=(slice(2, 6),)),
+    "constant-region": lambda out: fi.constant(
+        (4, 8), 2.0, out=out, region=(slice(None), slice(5, 8))
+    ),
+    "identity": lambda out: fi.identity(SHAPE, out=out),
+    "eye-region": lambda out: fi.eye((6, 6), out=out, region=(slice(1, 5), slice(0, 3))),
+}
+
+
+@pytest.mark.parametrize("writer", sorted(OUT_WRITERS))
+def test_an_unknown_tensor_subclass_as_out_is_refused_before_writing(writer):
+    out = wrapped()
+    with pytest.raises(
+        TypeError, match=r"^out is a Wrapped, a torch\.Tensor subclass fastinit does not know"
+    ):
+        OUT_WRITERS[writer](out)
+    assert torch.isnan(out.as_subclass(torch.Tensor)).all()
+
+
+@pytest.mark.parametrize("writer", sorted(OUT_WRITERS))
+def test_a_null_data_pointer_is_refused_on_every_host_path(writer):
+    # Whole tensors, regions (whose extent is the capsule's shape) and the structured
+    # writers' strided and computed paths all check the borrowed pointer.
+    out, memory = forged(data=False)
+    with pytest.raises(ValueError, match=r"^out: its DLPack capsule has no data pointer$"):
+        OUT_WRITERS[writer](out)
+    assert (memory == 7.0).all()
+
+
+def test_a_null_data_pointer_without_elements_is_filled_as_empty():
+    # DLPack allows a null pointer when there is nothing to point at.
+    out, _ = forged(shape=(0, 3), data=False)
+    assert fi.normal((0, 3), SEED, out=out) is out
+    assert fi.constant((0, 3), 1.0, out=out) is out
+
+
+def unknown_subclass_calls():
+    """id -> call(tensor, generator): every drop-in on a Wrapped tensor."""
+    calls = {name: (lambda t, g, name=name: getattr(ft, name)(t, generator=g)) for name in DROPINS}
+    calls["constant_"] = lambda t, g: ft.constant_(t, 0.5, generator=g)
+    return calls
+
+
+UNKNOWN_SUBCLASS_CALLS = unknown_subclass_calls()
+
+
+@pytest.mark.parametrize("name", sorted(UNKNOWN_SUBCLASS_CALLS))
+def test_an_unknown_tensor_subclass_is_refused_by_the_drop_ins(name):
+    tensor = wrapped((4, 2, 3) if name == "dirac_" else SHAPE)
+    generator = torch.Generator().manual_seed(SEED)
+    state = generator.get_state()
+    with pytest.raises(
+        TypeError,
+        match=r"^tensor is a Wrapped, a torch\.Tensor subclass fastinit\.torch does not know",
+    ):
+        UNKNOWN_SUBCLASS_CALLS[name](tensor, generator)
+    assert torch.isnan(tensor.as_subclass(torch.Tensor)).all()
+    assert torch.equal(generator.get_state(), state)
+
+
+def test_parameters_and_buffers_are_known_tensor_types():
+    # The refusal is of unknown subclasses only: Parameter and Buffer are written.
+    parameter = torch.nn.Parameter(torch.zeros(SHAPE))
+    assert fi.normal(SHAPE, SEED, out=parameter) is parameter
+    assert torch.equal(parameter.detach(), torch.from_numpy(fi.normal(SHAPE, SEED)))
+    buffer = torch.nn.Buffer(torch.zeros(SHAPE))
+    assert ft.normal_(buffer, seed=SEED) is buffer
+    assert torch.equal(buffer, torch.from_numpy(fi.normal(SHAPE, SEED)))

@@ -1062,9 +1062,10 @@ def test_the_drop_ins_literal_types_list_torchs_and_fastinits_tables():
 
 
 def test_the_torch_package_reads_downwards():
-    """init_module's modules -> nn_init (the drop-ins) -> _tensors: no module imports
-    one above it, so a walk from init_module never returns to a file it left."""
-    layers = ["modules", "nn_init", "_tensors"]
+    """init_module's modules -> nn_init (the drop-ins) -> _tensors -> _dtensor (a
+    DTensor's shards): no module imports one above it, so a walk from init_module never
+    returns to a file it left."""
+    layers = ["modules", "nn_init", "_tensors", "_dtensor"]
     package = os.path.dirname(ft.__file__)
     for depth, name in enumerate(layers):
         with open(os.path.join(package, name + ".py")) as source:

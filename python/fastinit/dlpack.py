@@ -160,11 +160,40 @@ def borrow_cuda(
     return BorrowedCuda(borrowed, ordinal, stream, wait=not known)
 
 
+def known_torch_types(torch: Any) -> tuple[type, ...]:
+    """The torch tensor types whose DLPack export is their own memory: torch.Tensor,
+    nn.Parameter and nn.Buffer (where torch has it). Any other subclass may keep its
+    values elsewhere: a DTensor exports its global shape with no data at all."""
+    buffer = getattr(torch.nn, "Buffer", None)
+    extra = (buffer,) if isinstance(buffer, type) else ()
+    return (torch.Tensor, torch.nn.Parameter, *extra)
+
+
+def is_dtensor(out: Any) -> bool:
+    """Whether `out` is a torch.distributed DTensor (without importing torch.distributed:
+    a DTensor exists only once its module is imported)."""
+    module = sys.modules.get("torch.distributed.tensor")
+    return module is not None and isinstance(out, module.DTensor)
+
+
 def _check_torch_out(out: Any) -> None:
     """Refuses torch tensors whose memory does not hold their values as a dense array,
     before asking torch to export them (it would raise BufferError, or, for a negated
-    view, export memory whose values read back negated)."""
+    view, export memory whose values read back negated), and tensor subclasses whose
+    export may not be their values (a DTensor's has no data)."""
     torch = sys.modules["torch"]
+    if type(out) not in known_torch_types(torch):
+        if is_dtensor(out):
+            raise TypeError(
+                "out is a DTensor: its DLPack export has the global shape and no memory, so "
+                "out= cannot fill it; fastinit.torch fills each rank's shard with the global "
+                "tensor's bits (e.g. fastinit.torch.normal_(out, seed=...))"
+            )
+        raise TypeError(
+            f"out is a {type(out).__name__}, a torch.Tensor subclass fastinit does not know "
+            "(its DLPack export may not be its values); out must be a torch.Tensor, "
+            "nn.Parameter or nn.Buffer"
+        )
     if out.is_nested or out.layout != torch.strided:
         layout = "nested" if out.is_nested else str(out.layout)
         raise ValueError(

@@ -25,6 +25,19 @@ A tensor that is not contiguous is filled through one contiguous temporary (its
 logical row-major order defines the element indices). Meta tensors are left as they
 are, as torch.nn.init leaves them.
 
+DTensors (torch.distributed: FSDP2, tensor parallelism, HSDP) are filled shard by
+shard: every drop-in and init_module take them unchanged. Fans, gains and bounds come
+from the GLOBAL shape; each rank writes only the part of the global tensor it holds
+(Shard, _StridedShard, Replicate, on any mesh) into its local tensor, in place, with
+the bits one device would hold there: the same at any world size, mesh and placement,
+with no communication, in time and memory that grow with the shard (orthogonal_ alone
+computes the whole matrix on each rank). A Partial placement on a mesh dimension of
+size > 1 is refused naming the tensor. Pass seed= with DTensors: a seed drawn from a
+generator is the same on every rank only if the ranks' generators are in the same
+state (torch.manual_seed with one seed everywhere; torch's DTensor RNG is not used).
+Tensor subclasses other than Parameter, Buffer and DTensor are refused (TypeError
+naming `tensor`): their memory may not hold their values.
+
 Odd tensors behave as in torch.nn.init. constant_, ones_, zeros_, eye_ and dirac_ fill
 whatever torch's do (an expanded view, a sparse CSR tensor: through torch's own fill,
 with fastinit's value) and raise what torch's raise. The random drop-ins refuse a
@@ -37,7 +50,8 @@ no call writes inf or NaN.
 
 Layout (each module reads only the ones after it): modules.py (init_module, the
 per-layer default rules, meta materialization) -> nn_init.py (the drop-ins) ->
-_tensors.py (tensor checks and writes) -> fastinit's samplers.
+_tensors.py (tensor checks and writes) -> _dtensor.py (a DTensor's shard as boxes of
+the global tensor) -> fastinit's samplers.
 """
 
 # N.B. inside this package `import torch` is PyTorch itself (imports are absolute).

@@ -22,12 +22,15 @@ from typing import Any
 import torch
 
 from .. import _checks, dtypes, initializers
+from ..dlpack import known_torch_types
 from ..streams import check_stream
+from ._dtensor import fill_dtensor, is_dtensor, local_tensor
 
 # fastinit's name of each torch dtype it writes, from the one dtype table.
 DTYPE_NAMES: dict[torch.dtype, str] = {
     dtypes.torch_dtype(row): row.name for row in dtypes.OUTPUT_DTYPES
 }
+TORCH_DTYPES = {name: dtype for dtype, name in DTYPE_NAMES.items()}
 
 
 class UnsupportedTensorError(TypeError, NotImplementedError):
@@ -59,8 +62,15 @@ def stream_of(stream: Any) -> int:
 
 
 def check_tensor(tensor: Any) -> torch.Tensor:
+    """A torch.Tensor, Parameter, Buffer or DTensor: other subclasses may keep their
+    values anywhere but in the memory fastinit would write."""
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
+    if type(tensor) not in known_torch_types(torch) and not is_dtensor(tensor):
+        raise TypeError(
+            f"tensor is a {type(tensor).__name__}, a torch.Tensor subclass fastinit.torch "
+            "does not know; it fills torch.Tensor, nn.Parameter, nn.Buffer and DTensor"
+        )
     return tensor
 
 
@@ -81,6 +91,9 @@ def skip(tensor: Any) -> bool:
     dtype_name(tensor)
     if tensor.device.type == "meta":
         return True
+    if is_dtensor(tensor):  # placements, and the local tensor as any other
+        local = local_tensor(tensor)
+        return local is not None and skip(local)
     if not _dense(tensor):
         layout = "nested" if tensor.is_nested else str(tensor.layout)
         raise UnsupportedTensorError(
@@ -126,31 +139,73 @@ def plain(tensor: torch.Tensor) -> bool:
 
 
 def write(tensor: torch.Tensor, sampler: Callable[..., Any], *args: Any, **options: Any) -> Any:
-    """sampler(tensor.shape, *args, dtype=..., out=...) into `tensor`, in place."""
-    dtype = dtype_name(tensor)
+    """sampler(tensor.shape, *args, dtype=..., out=...) into `tensor`, in place. For a
+    DTensor, each box of the global tensor this rank holds gets
+    sampler(global shape, ..., region=box) in its part of the local tensor."""
+    return _write(tensor, dtype_name(tensor), sampler, args, options)
+
+
+def write_exact(tensor: torch.Tensor, sampler: Callable[..., Any], *args: Any) -> Any:
+    """write() for a structured sampler whose values (0 and 1) every dtype holds exactly:
+    a DTensor of a dtype fastinit does not write (integers, bool) gets them through a
+    float32 staging tensor, box by box."""
+    return _write(tensor, DTYPE_NAMES.get(check_tensor(tensor).dtype, "float32"), sampler, args, {})
+
+
+def _write(
+    tensor: torch.Tensor,
+    dtype: str,
+    sampler: Callable[..., Any],
+    args: tuple[Any, ...],
+    options: dict[str, Any],
+) -> Any:
     if tensor.device.type == "meta":
         return tensor
     shape = tuple(tensor.shape)
+
+    def fill_box(region: tuple[slice, ...], view: torch.Tensor) -> None:
+        _write_box(view, shape, dtype, sampler, args, {**options, "region": region})
+
     with torch.no_grad():
-        target = tensor.detach()
-        # N.B. a view with the negative bit holds -x in memory for x: torch's copy_
-        # writes it, fastinit would write the memory as it is.
-        direct = target.device.type in ("cpu", "cuda")
-        if direct and target.is_contiguous() and not target.is_neg():
-            sampler(shape, *args, dtype=dtype, out=target, **options)
+        if is_dtensor(tensor):
+            fill_dtensor(tensor, fill_box)
         else:
-            device = target.device if direct else torch.device("cpu")
-            staging = torch.empty(shape, dtype=tensor.dtype, device=device)
-            sampler(shape, *args, dtype=dtype, out=staging, **options)
-            target.copy_(staging)
+            _write_box(tensor.detach(), shape, dtype, sampler, args, options)
     return tensor
 
 
+def _write_box(
+    target: torch.Tensor,
+    shape: tuple[int, ...],
+    dtype: str,
+    sampler: Callable[..., Any],
+    args: tuple[Any, ...],
+    options: dict[str, Any],
+) -> None:
+    """sampler(shape, *args, dtype=dtype, **options) into `target`, a plain tensor of the
+    result's shape, directly or through a contiguous staging tensor of `dtype`."""
+    # N.B. a view with the negative bit holds -x in memory for x: torch's copy_
+    # writes it, fastinit would write the memory as it is.
+    direct = target.device.type in ("cpu", "cuda")
+    own_dtype = DTYPE_NAMES.get(target.dtype) == dtype
+    if direct and own_dtype and target.is_contiguous() and not target.is_neg():
+        sampler(shape, *args, dtype=dtype, out=target, **options)
+    else:
+        device = target.device if direct else torch.device("cpu")
+        staging = torch.empty(target.shape, dtype=TORCH_DTYPES[dtype], device=device)
+        sampler(shape, *args, dtype=dtype, out=staging, **options)
+        target.copy_(staging)
+
+
 def torch_fill(tensor: torch.Tensor, fill: Callable[[torch.Tensor], Any]) -> torch.Tensor:
-    """torch's own fill for the dtypes fastinit does not write (integers, bool)."""
+    """torch's own fill for the dtypes fastinit does not write (integers, bool); for a
+    DTensor, an elementwise fill (a constant) of this rank's local tensor."""
     if tensor.device.type != "meta":
         with torch.no_grad():
-            fill(tensor)
+            if not is_dtensor(tensor):
+                fill(tensor)
+            elif (local := local_tensor(tensor)) is not None:
+                fill(local)
     return tensor
 
 

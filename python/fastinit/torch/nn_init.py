@@ -7,6 +7,10 @@ or nonlinearity, fewer than 2 dimensions) are torch's; every other refusal is
 fastinit's exception naming the drop-in's own argument, raised before a seed is drawn
 or anything is written (fastinit.torch's opening paragraph has the whole contract).
 
+A DTensor (torch.distributed) is filled where it lies: fans, gains and bounds come
+from its GLOBAL shape, and each rank writes only its shard, with the bits the whole
+tensor holds there on one device (fastinit.torch._dtensor).
+
 N.B. the writing itself (tensor checks, seed draw, the copy through a temporary)
 lives one layer down, in fastinit.torch._tensors; this module only turns torch's
 vocabulary into fastinit's parameters.
@@ -25,6 +29,7 @@ import ml_dtypes
 import torch
 
 from .. import _checks, fans, initializers, structured
+from ._dtensor import fill_dtensor, is_dtensor
 from ._tensors import (
     DTYPE_NAMES,
     blaming,
@@ -38,6 +43,7 @@ from ._tensors import (
     torch_fill,
     uniform_fill,
     write,
+    write_exact,
 )
 
 # torch.nn.init's annotations (its stubs use these Literals); torch checks the strings
@@ -159,7 +165,7 @@ def _constant(
         return tensor
     with blaming(f"val={val!r:.40}"):
         rounded = float(structured.constant((), val, dtype=DTYPE_NAMES[tensor.dtype]))
-    if plain(tensor):
+    if is_dtensor(tensor) or plain(tensor):
         return write(tensor, structured.constant, val)
     return torch_fill(tensor, lambda t: torch_fill_with(t, rounded))
 
@@ -195,6 +201,8 @@ def eye_(
     """The identity matrix of a 2-D tensor (rectangular allowed)."""
     if check_tensor(tensor).ndimension() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
+    if is_dtensor(tensor):
+        return write_exact(tensor, structured.identity)
     if not plain(tensor):  # 0 and 1: the same bits as fastinit's in every dtype
         return torch_fill(tensor, torch.nn.init.eye_)
     return write(tensor, structured.identity)
@@ -213,6 +221,8 @@ def dirac_(
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
     if tensor.size(0) % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
+    if is_dtensor(tensor):
+        return write_exact(tensor, structured.dirac, groups)
     if not plain(tensor):  # 0 and 1: the same bits as fastinit's in every dtype
         return torch_fill(tensor, lambda t: torch.nn.init.dirac_(t, groups))
     return write(tensor, structured.dirac, groups)
@@ -316,7 +326,13 @@ def orthogonal_(
     seed: int | None = None,
     stream: int | str | None = None,
 ) -> torch.Tensor:
-    """A (semi-)orthogonal matrix times gain (fastinit.orthogonal; QR on the host)."""
+    """A (semi-)orthogonal matrix times gain (fastinit.orthogonal; QR on the host).
+
+    On a DTensor the QR is of the GLOBAL matrix, so every rank that holds part of it
+    computes the whole (rows, prod(other dims)) result on the host — O(rows * cols)
+    memory and a QR of O(rows * cols * min(rows, cols)) time per rank, as one device
+    would spend — and keeps its part. Unlike the other drop-ins, this cost does not
+    shrink with the shard."""
     if check_tensor(tensor).ndimension() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0 or skip(tensor):
@@ -328,4 +344,20 @@ def orthogonal_(
     structured.orthogonal((0, 0), 0, gain, dtype=dtype)  # the checks only
     stream = stream_of(stream)
     seed = seed_of(seed, generator)
+    if is_dtensor(tensor):
+        return _orthogonal_shard(tensor, seed, gain, stream)
     return write(tensor, structured.orthogonal, seed, gain, stream=stream)
+
+
+def _orthogonal_shard(tensor: torch.Tensor, seed: int, gain: float, stream: int) -> torch.Tensor:
+    """orthogonal_ of a DTensor: the full result on the host, once, copied into each box
+    of this rank's shard (a rank outside the mesh computes nothing)."""
+    full: list[torch.Tensor] = []
+
+    def fill_box(region: tuple[slice, ...], view: torch.Tensor) -> None:
+        if not full:
+            full.append(torch.empty(tuple(tensor.shape), dtype=tensor.dtype))
+            write(full[0], structured.orthogonal, seed, gain, stream=stream)
+        view.copy_(full[0][region])
+
+    return fill_dtensor(tensor, fill_box)
