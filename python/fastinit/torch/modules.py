@@ -20,6 +20,7 @@ import torch
 
 from .. import _checks
 from ..streams import stream_id
+from ._dtensor import fill_dtensor, is_dtensor, mesh_device, placements_of
 from ._tensors import DTYPE_NAMES
 from .nn_init import (
     constant_,
@@ -62,13 +63,22 @@ def init_module(
     listing them, before anything is allocated. Tied parameters stay tied and are
     initialized once, under their first name. `device` is where meta tensors are
     materialized (default "cpu"); other tensors stay where they are, in place.
+
+    DTensor parameters (after FSDP2's fully_shard, parallelize_module, HSDP; on meta or
+    materialized) are initialized shard by shard: each rank fills only its local
+    tensor, with the bits the unsharded model gets from the same call, and no
+    communication. A meta DTensor is materialized as module.to_empty does (through
+    module._apply, so FSDP2 re-registers its padded storage) on its mesh's device
+    type, which `device`, when given, must name. A Partial placement on a mesh
+    dimension of size > 1 is a ValueError naming the tensor, before anything is
+    allocated.
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     seed = _checks.check_seed(seed)
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
-    target = _device("cpu" if device is None else device)
+    target = None if device is None else _device(device)
     plan = _plan(module, rules, prefix)
     materialize(module, target)
     tensors: dict[str, torch.Tensor] = dict(module.named_parameters())
@@ -98,6 +108,8 @@ def _plan(module: torch.nn.Module, rules: Rule | None, prefix: str) -> dict[str,
         for name, _ in [*sub.named_parameters(recurse=False), *sub.named_buffers(recurse=False)]:
             owners[f"{path}.{name}" if path else name] = type(sub).__name__
     for name, tensor in named:
+        if is_dtensor(tensor):
+            placements_of(tensor, f"{prefix + name!r} ({owners.get(name, '?')})")
         chosen = rules(prefix + name, tuple(tensor.shape)) if rules is not None else None
         if chosen is not None and not callable(chosen):
             raise TypeError(
@@ -193,7 +205,7 @@ def _fill_value(value: float) -> Initializer:
     """constant_ for floats, Tensor.fill_ for the integer buffers (num_batches_tracked)."""
 
     def init(tensor: torch.Tensor, **_keys: Any) -> torch.Tensor:
-        if tensor.dtype in DTYPE_NAMES:
+        if tensor.dtype in DTYPE_NAMES or is_dtensor(tensor):  # constant_: a shard's fill
             return constant_(tensor, value)
         with torch.no_grad():
             return tensor.fill_(value)
@@ -204,12 +216,23 @@ def _fill_value(value: float) -> Initializer:
 def _embedding(padding_idx: int | None) -> Initializer:
     def init(tensor: torch.Tensor, **keys: Any) -> torch.Tensor:
         normal_(tensor, **keys)
-        if padding_idx is not None and tensor.device.type != "meta":
-            with torch.no_grad():
-                tensor[padding_idx].fill_(0)
+        if padding_idx is None or tensor.device.type == "meta":
+            return tensor
+        row = padding_idx % tensor.shape[0]
+        with torch.no_grad():
+            if is_dtensor(tensor):  # zero the row only where this rank holds it
+                fill_dtensor(tensor, lambda region, view: _zero_row(row, region[0], view))
+            else:
+                tensor[row].fill_(0)
         return tensor
 
     return init
+
+
+def _zero_row(row: int, rows: slice, view: torch.Tensor) -> None:
+    """Zeroes global row `row` in `view`, the part of a shard holding global `rows`."""
+    if rows.start <= row < rows.stop:
+        view[row - rows.start].fill_(0)
 
 
 def _device(device: Any) -> torch.device:
@@ -221,9 +244,26 @@ def _device(device: Any) -> torch.device:
         raise ValueError(f"device {device!r:.60} is not a torch device: {error}") from error
 
 
-def materialize(module: torch.nn.Module, device: torch.device) -> None:
-    """Uninitialized memory on `device` for every meta parameter and buffer; tensors
-    shared between modules (tied weights) stay shared, others stay where they are."""
+def materialize(module: torch.nn.Module, device: torch.device | None) -> None:
+    """Uninitialized memory for every meta parameter and buffer (on `device`, default
+    "cpu"); tensors shared between modules (tied weights) stay shared, others stay
+    where they are. Meta DTensors get theirs on their mesh's device type (and so do
+    the module's other meta tensors unless `device` is given), through module._apply
+    as module.to_empty does (see _materialize_dtensors)."""
+    tensors = [*module.parameters(), *module.buffers()]
+    meta_dtensors = [t for t in tensors if t.device.type == "meta" and is_dtensor(t)]
+    for tensor in meta_dtensors:
+        where = mesh_device(tensor)
+        if device is not None and device.type != where.type:
+            raise ValueError(
+                f"device is {device}, but the module holds DTensors on a "
+                f"{where.type} mesh, which are materialized on their mesh's device"
+            )
+    if meta_dtensors:  # the rest goes where the DTensors go, unless `device` says
+        default = mesh_device(meta_dtensors[0])
+        _materialize_dtensors(module, default if device is None else device)
+        return
+    target = torch.device("cpu") if device is None else device
     made: dict[int, torch.Tensor] = {}
     for sub in module.modules():
         tables: tuple[dict[str, Any], ...] = (sub._parameters, sub._buffers)  # Parameter, Tensor
@@ -232,8 +272,27 @@ def materialize(module: torch.nn.Module, device: torch.device) -> None:
                 if tensor is None or tensor.device.type != "meta":
                     continue
                 if id(tensor) not in made:
-                    empty = torch.empty_like(tensor, device=device)
+                    empty = torch.empty_like(tensor, device=target)
                     if isinstance(tensor, torch.nn.Parameter):
                         empty = torch.nn.Parameter(empty, requires_grad=tensor.requires_grad)
                     made[id(tensor)] = empty
                 table[name] = made[id(tensor)]
+
+
+def _materialize_dtensors(module: torch.nn.Module, device: torch.device) -> None:
+    """materialize() for a module holding meta DTensors: module._apply (to_empty's
+    route) keeps each Parameter object (it swaps a DTensor's contents in place), so
+    ties hold and FSDP2's _apply re-registers its sharded parameters and their padded
+    storage, into which the fills then write. Each meta tensor is materialized once
+    (tied buffers stay tied); tensors already materialized come back as they are."""
+    made: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id -> (meta, materialized)
+
+    def empty(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.device.type != "meta":
+            return tensor
+        if id(tensor) not in made:
+            where = mesh_device(tensor) if is_dtensor(tensor) else device
+            made[id(tensor)] = (tensor, torch.empty_like(tensor, device=where))
+        return made[id(tensor)][1]
+
+    module._apply(empty)
