@@ -93,16 +93,14 @@ class Block(nn.Module):
 class Transformer(nn.Module):
     def __init__(self, layer_ids=range(LAYERS)) -> None:
         super().__init__()
-        self.tok_embeddings = nn.Embedding(VOCAB, DIM)
+        self.tok_embeddings = nn.Embedding(VOCAB, DIM, padding_idx=PAD)
         self.layers = nn.ModuleDict({str(i): Block(i) for i in layer_ids})
         self.norm = nn.RMSNorm(DIM)
         self.output = nn.Linear(DIM, VOCAB, bias=False)
         self.register_buffer("logit_scale", torch.empty(VOCAB))
 
     def init_weights(self) -> None:
-        init.normal_(self.tok_embeddings.weight)
-        with torch.no_grad():
-            self.tok_embeddings.weight[PAD].zero_()  # a view: torch's zero
+        self.tok_embeddings.reset_parameters()  # init.normal_, then the padding row zeroed
         for layer in self.layers.values():
             layer.init_weights()
         self.norm.reset_parameters()

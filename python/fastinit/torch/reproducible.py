@@ -23,7 +23,10 @@ drop-ins). Every other call runs torch's own function, bit for bit.
 - A view of part of a module tensor (`w[0]`, `w.data[pad]`): zero_, fill_, constant_,
   ones_, zeros_, eye_ and dirac_ go to torch (deterministic, so the same at any world
   size); a random fill of it raises ValueError naming the tensor, before anything is
-  written, rather than silently using torch's generator.
+  written, rather than silently using torch's generator. N.B. indexing a DTensor
+  sharded on that dim gives a replicated copy, so at world > 1 torch's
+  `w[pad].zero_()` writes the copy, not `w`: nn.Embedding(Bag)'s own padding zeroing
+  (reset_parameters) is served, zeroing the row where this rank holds it.
 - Canonical name: the qualified name (the first one of a tied tensor, in
   `named_parameters()` order) with every wrapper component removed — `_orig_mod`
   (torch.compile), `_checkpoint_wrapped_module` (activation checkpointing),
@@ -54,7 +57,6 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-import sys
 import threading
 import warnings
 from collections.abc import Callable
@@ -64,6 +66,7 @@ import torch
 
 from .. import _checks
 from . import nn_init
+from ._dtensor import fill_dtensor, is_dtensor
 
 # Module attributes that wrap a submodule and appear in qualified names.
 WRAPPER_COMPONENTS = frozenset(
@@ -88,6 +91,8 @@ _RANDOM_INITS = (
 _FIXED_INITS = ("constant_", "ones_", "zeros_", "eye_", "dirac_")
 # Tensor methods served by a drop-in; True for the random ones.
 _METHODS = {"normal_": True, "uniform_": True, "zero_": False, "fill_": False}
+# The layers whose reset_parameters zero a padding row through a view of the weight.
+_PADDED = (torch.nn.Embedding, torch.nn.EmbeddingBag)
 
 
 def canonical_name(name: str, prefix: str = "", rename: Callable[[str], str] | None = None) -> str:
@@ -218,11 +223,10 @@ class _Route:
 
 def _local(tensor: torch.Tensor) -> torch.Tensor:
     """This rank's part of a DTensor; the tensor itself otherwise."""
-    # N.B. a tensor can only be a DTensor if torch.distributed.tensor was imported.
-    distributed = sys.modules.get("torch.distributed.tensor")
-    if distributed is not None and isinstance(tensor, distributed.DTensor):
+    if is_dtensor(tensor):
+        dtensor: Any = tensor
         with torch.no_grad():
-            return tensor.to_local()
+            return dtensor.to_local()
     return tensor
 
 
@@ -390,6 +394,36 @@ def _method_call(
     return nn_init.constant_, {"val": value}
 
 
+def _padding_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Embedding._fill_padding_idx_with_zero: on a DTensor weight of the module, zero
+    the padding row where this rank holds it (torch's `weight[padding_idx].fill_(0)`
+    writes a replicated copy at world > 1, not the weight)."""
+
+    @functools.wraps(original)
+    def served(self: Any) -> Any:
+        weight = self.weight
+        if self.padding_idx is None or not is_dtensor(weight) or weight.device.type == "meta":
+            return original(self)
+        target = _target(weight, False, "padding")
+        if target is None:
+            return original(self)
+        row = self.padding_idx % weight.shape[0]
+
+        def zero_row(region: tuple[slice, ...], view: torch.Tensor) -> None:
+            rows = region[0]
+            if rows.start <= row < rows.stop:
+                view[row - rows.start].fill_(0)
+
+        _state.serving = _serving() + 1
+        try:
+            fill_dtensor(target[0], zero_row, repr(target[1]))
+        finally:
+            _state.serving -= 1
+        return None
+
+    return served
+
+
 def _install() -> None:
     init = torch.nn.init
     for name in (*_RANDOM_INITS, *_FIXED_INITS):
@@ -405,6 +439,12 @@ def _install() -> None:
         original = getattr(torch.Tensor, name)
         own = name in torch.Tensor.__dict__
         _patches.append((torch.Tensor, name, original, _method_wrapper(name, original), own))
+    for layer in _PADDED:
+        original = getattr(layer, "_fill_padding_idx_with_zero", None)
+        if original is not None:
+            own = "_fill_padding_idx_with_zero" in layer.__dict__
+            wrapper = _padding_wrapper(original)
+            _patches.append((layer, "_fill_padding_idx_with_zero", original, wrapper, own))
     for owner, name, _, wrapper, _ in _patches:
         setattr(owner, name, wrapper)
 
