@@ -7,10 +7,14 @@ through one contiguous temporary and torch's copy_. Everything is checked before
 seed is drawn and before any write: a tensor of another dtype, layout or overlap is
 refused with an exception naming `tensor`, a parameter beyond the tensor's dtype is
 refused naming the drop-in's own argument (`a`, `gain`, `mean`...). A meta tensor is
-left alone, without drawing a seed, as torch.nn.init leaves it.
+left alone, without drawing a seed, as torch.nn.init leaves it. A DTensor is written
+box by box: `sampler(global shape, ..., region=box)` into each box's view of its local
+tensor (_dtensor.fill_dtensor); its placements and local tensor are checked with the
+rest, before the draw. A tensor subclass other than Parameter, Buffer and DTensor is
+refused naming `tensor`.
 
-N.B. this module is fastinit.torch's lowest layer: it calls fastinit's samplers and
-torch, never the drop-ins above it.
+N.B. this module is the drop-ins' lowest layer: it calls fastinit's samplers, torch
+and _dtensor (a DTensor's boxes), never the drop-ins above it.
 """
 
 from __future__ import annotations
