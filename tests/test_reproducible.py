@@ -150,6 +150,8 @@ def strip(name: str) -> str:
 def saved_attributes() -> dict[str, object]:
     state = {f"init.{n}": getattr(init, n) for n in dir(init) if not n.startswith("__")}
     state.update({f"Tensor.{n}": torch.Tensor.__dict__.get(n) for n in METHODS})
+    for layer in (nn.Embedding, nn.EmbeddingBag):
+        state[layer.__name__] = layer.__dict__.get("_fill_padding_idx_with_zero")
     return state
 
 
@@ -482,6 +484,7 @@ def test_restored_after_exit_and_after_an_exception():
     with ft.reproducible(model, SEED):
         assert init.normal_ is not before["init.normal_"]
         assert "normal_" in torch.Tensor.__dict__
+        assert nn.Embedding._fill_padding_idx_with_zero is not before["Embedding"]
     assert saved_attributes() == before
     with pytest.raises(KeyError, match="boom"), ft.reproducible(model, SEED):
         model.init_weights()
