@@ -248,7 +248,8 @@ class ForgedCapsule:
     what the test wants; it keeps everything it points to alive. No deleter: nothing to free."""
 
     def __init__(self, memory, *, name=b"dltensor", shape=None, device=(1, 0), code=2,
-                 bits=32, lanes=1, data=True, ndim=None, null_shape=False):  # fmt: skip
+                 bits=32, lanes=1, data=True, ndim=None, null_shape=False,
+                 byte_offset=0):  # fmt: skip
         self.memory = memory
         self.name = ctypes.create_string_buffer(name)  # PyCapsule keeps the pointer only
         dims = memory.shape if shape is None else shape
@@ -261,7 +262,7 @@ class ForgedCapsule:
         tensor.dtype = DLDataType(code, bits, lanes)
         tensor.shape = None if null_shape else self.shape
         tensor.strides = None
-        tensor.byte_offset = 0
+        tensor.byte_offset = byte_offset
 
     def capsule(self):
         return _capsule_new(ctypes.addressof(self.managed), self.name, None)
@@ -404,6 +405,11 @@ HOSTILE = {
         lambda: forged(ndim=1 << 30),
         ValueError,
         r": the DLPack tensor has ndim outside \[0, 64\]",
+    ),
+    "capsule-null-data-with-offset": (
+        lambda: forged(data=False, byte_offset=64),
+        ValueError,
+        r": the DLPack tensor has a null data pointer with a byte offset",
     ),
     "capsule-without-shape": (
         lambda: forged(null_shape=True),

@@ -103,6 +103,9 @@ Imported::Imported(py::capsule capsule) {
     problem = "ndim outside [0, 64]";
   } else if (x.ndim > 0 && x.shape == nullptr) {
     problem = "no shape";
+  } else if (x.data == nullptr && x.byte_offset != 0) {
+    // N.B. data() adds the offset: the null pointer would no longer look null.
+    problem = "a null data pointer with a byte offset";
   } else {
     for (std::int32_t d = 0; d < x.ndim && problem == nullptr; ++d) {
       if (x.shape[d] < 0) problem = "a negative extent";
