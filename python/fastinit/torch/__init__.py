@@ -48,8 +48,9 @@ Numeric arguments are checked under their own names: a refusal names `a`, `gain`
 `val`... even where the value it rejects is derived from them (a bound, a std), and
 no call writes inf or NaN.
 
-Layout (each module reads only the ones after it): modules.py (init_module, the
-per-layer default rules, meta materialization) -> nn_init.py (the drop-ins) ->
+Layout (each module reads only the ones after it): reproducible.py (unchanged init
+code served by the drop-ins) and modules.py (init_module, the per-layer default rules,
+meta materialization) -> nn_init.py (the drop-ins) ->
 _tensors.py (tensor checks and writes) -> _dtensor.py (a DTensor's shard as boxes of
 the global tensor) -> fastinit's samplers.
 """
