@@ -594,7 +594,8 @@ def _hsdp_case(checks: Checks) -> None:
 
 def _reproducible_case(wrapper: str):
     """An unchanged torchtitan-style init_weights under fastinit.torch.reproducible gives the
-    world-1 weights, also with activation checkpointing and torch.compile's name prefix."""
+    plain world-1 weights at world 1 and sharded by FSDP2 here, also with activation
+    checkpointing and under torch.compile's name prefix."""
 
     def case(checks: Checks) -> None:
         import fastinit.torch as finit
@@ -603,33 +604,37 @@ def _reproducible_case(wrapper: str):
 
         _, Titan = _model_classes()
         reference = _reference_titan()
-        with torch.device("meta"):
-            model = Titan()
-        if wrapper == "checkpoint":
-            from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
-                checkpoint_wrapper,
-            )
+        originals = (torch.nn.init.normal_, torch.nn.init.trunc_normal_, torch.Tensor.fill_)
+        for sharded in (False, True):
+            with torch.device("meta" if sharded else "cpu"):
+                model = Titan()
+            if wrapper == "checkpoint":
+                from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
+                    checkpoint_wrapper,
+                )
 
-            for key in list(model.layers):
-                model.layers[key] = checkpoint_wrapper(model.layers[key])
-        for layer in model.layers.values():
-            fully_shard(layer, mesh=_MESHES["1d"])
-        fully_shard(model, mesh=_MESHES["1d"])
-        model.to_empty(device="cpu")
-        _poison(model)
-        target = torch.compile(model) if wrapper == "compile" else model
-        names = [name for name, _ in target.named_parameters()]
-        marker = {"checkpoint": "_checkpoint_wrapped_module.", "compile": "_orig_mod."}.get(wrapper)
+                for key in list(model.layers):
+                    model.layers[key] = checkpoint_wrapper(model.layers[key])
+            if sharded:
+                for layer in model.layers.values():
+                    fully_shard(layer, mesh=_MESHES["1d"])
+                fully_shard(model, mesh=_MESHES["1d"])
+                model.to_empty(device="cpu")
+            _poison(model)
+            target = torch.compile(model) if wrapper == "compile" else model
+            names = [name for name, _ in target.named_parameters()]
+            marker = {"checkpoint": "_checkpoint_wrapped_module.", "compile": "_orig_mod."}
+            checks.true(
+                f"no {marker.get(wrapper)} in the names {names}",
+                wrapper not in marker or any(marker[wrapper] in n for n in names),
+            )
+            with finit.reproducible(target, SEED):
+                (target._orig_mod if wrapper == "compile" else target).init_weights()
+            label = f"reproducible[{wrapper}, {'sharded' if sharded else 'world 1'}]"
+            _compare_models(checks, label, target, reference)
         checks.true(
-            f"no {marker} in the names {names}", marker is None or any(marker in n for n in names)
-        )
-        with finit.reproducible(target, SEED):
-            (target._orig_mod if wrapper == "compile" else target).init_weights()
-        _compare_models(checks, f"reproducible[{wrapper}]", target, reference)
-        # restored on exit: torch's own init again
-        checks.true(
-            "torch.nn.init.normal_ not restored",
-            torch.nn.init.normal_.__module__ == "torch.nn.init",
+            "torch's functions not restored on exit",
+            originals == (torch.nn.init.normal_, torch.nn.init.trunc_normal_, torch.Tensor.fill_),
         )
 
     return case
@@ -642,7 +647,7 @@ def _refusals_case(checks: Checks) -> None:
     import fastinit.torch as finit
     import torch
     from torch import nn
-    from torch.distributed.tensor import DTensor, Partial, Shard, empty
+    from torch.distributed.tensor import DTensor, Partial, Replicate, Shard, empty
 
     mesh = _MESHES["1d"]
     sharded = empty((8, 4), device_mesh=mesh, placements=[Shard(0)])
@@ -671,6 +676,26 @@ def _refusals_case(checks: Checks) -> None:
         lambda: finit.init_module(holder, SEED),
     )
     checks.true("refused Partial was written", bool((partial.to_local() == 2.0).all()))
+    # Partial on a mesh dimension of size 1 holds the whole value: filled like a replicate
+    size_one = _MESHES["1xW"]
+    size = (2 * mesh.size() + 1, 3)
+    local_rows = -(-size[0] // mesh.size())
+    rows = max(0, min(local_rows, size[0] - mesh.get_local_rank() * local_rows))
+    accepted = DTensor.from_local(
+        torch.full((rows, 3), float("nan")),
+        size_one,
+        [Partial(), Shard(0)],
+        run_check=False,
+        shape=torch.Size(size),
+        stride=(3, 1),
+    )
+    finit.normal_(accepted, seed=SEED, stream="size-one partial")
+    expected = finit.normal_(torch.empty(size), seed=SEED, stream="size-one partial")
+    checks.same_bits(
+        "Partial on a size-1 mesh dim",
+        accepted.redistribute(size_one, [Replicate(), Shard(0)]).full_tensor(),
+        expected,
+    )
 
 
 _MESHES: dict[str, Any] = {}
@@ -750,6 +775,7 @@ def gloo_rank_main(rank: int, world_size: int, port: int, directory: str) -> Non
     )
     try:
         _MESHES["1d"] = init_device_mesh("cpu", (world_size,))
+        _MESHES["1xW"] = init_device_mesh("cpu", (1, world_size), mesh_dim_names=("one", "all"))
         if world_size == 4:
             _MESHES["2x2"] = init_device_mesh("cpu", (2, 2), mesh_dim_names=("a", "b"))
             _MESHES["dp_tp"] = init_device_mesh("cpu", (2, 2), mesh_dim_names=("dp", "tp"))
