@@ -427,13 +427,30 @@ def _dropins():
     ]
 
 
+def _dtensor(size, dtype, mesh, placements):
+    """A DTensor of global `size` whose local shard (torch's layout) is NaN everywhere."""
+    import torch
+    from torch.distributed.tensor import DTensor
+    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
+
+    local_shape, _ = compute_local_shape_and_global_offset(size, mesh, placements)
+    return DTensor.from_local(
+        torch.full(local_shape, float("nan"), dtype=dtype),
+        mesh,
+        placements,
+        run_check=False,
+        shape=torch.Size(size),
+        stride=torch.empty(size).stride(),
+    )
+
+
 def _raw_dtensor_case(mesh_of: Callable[[], Any], placements_of: Callable[[], list], shape=None):
     """Every drop-in on a DTensor in the given placements (float32, and bfloat16 for the
     samplers), against the same call on a plain tensor."""
 
     def case(checks: Checks) -> None:
         import torch
-        from torch.distributed.tensor import DTensor, empty
+        from torch.distributed.tensor import DTensor
 
         mesh, placements = mesh_of(), placements_of()
         for index, (name, call, default_shape) in enumerate(_dropins()):
@@ -441,8 +458,7 @@ def _raw_dtensor_case(mesh_of: Callable[[], Any], placements_of: Callable[[], li
                 size = shape if shape is not None and name != "dirac_" else default_shape
                 if name == "dirac_" and shape is not None:
                     size = (shape[0], shape[1], 3)
-                tensor = empty(size, dtype=dtype, device_mesh=mesh, placements=placements)
-                tensor.to_local().fill_(float("nan"))
+                tensor = _dtensor(size, dtype, mesh, placements)
                 returned = call(tensor, seed=SEED, stream=f"raw.{name}")
                 expected = call(torch.empty(size, dtype=dtype), seed=SEED, stream=f"raw.{name}")
                 checks.true(f"{name} returned another object", returned is tensor)
@@ -450,36 +466,6 @@ def _raw_dtensor_case(mesh_of: Callable[[], Any], placements_of: Callable[[], li
                 checks.same_bits(f"{name} {dtype} {size}", tensor.full_tensor(), expected)
 
     return case
-
-
-def _strided_case(checks: Checks) -> None:
-    """_StridedShard as FSDP2 lays it over TP: (_StridedShard(0, split_factor=2), Shard(0))."""
-    import fastinit.torch as finit
-    import torch
-    from torch.distributed.tensor import DTensor, Shard
-    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
-    from torch.distributed.tensor.placement_types import _StridedShard
-
-    mesh = _MESHES["2x2"]
-    for size in ((8, 6), (10, 3)):
-        placements = [_StridedShard(0, split_factor=2), Shard(0)]
-        local_shape, _ = compute_local_shape_and_global_offset(size, mesh, placements)
-        for name, call in (
-            ("normal_", lambda t, **k: finit.normal_(t, std=0.5, **k)),
-            ("kaiming_uniform_", lambda t, **k: finit.kaiming_uniform_(t, a=math.sqrt(5), **k)),
-        ):
-            local = torch.full(local_shape, float("nan"))
-            tensor = DTensor.from_local(
-                local,
-                mesh,
-                placements,
-                run_check=False,
-                shape=torch.Size(size),
-                stride=torch.empty(size).stride(),
-            )
-            call(tensor, seed=SEED, stream="strided")
-            expected = call(torch.empty(size), seed=SEED, stream="strided")
-            checks.same_bits(f"strided {name} {size}", tensor.full_tensor(), expected)
 
 
 def _shard_lm(model, mesh, per_layer: bool = True) -> None:
@@ -601,6 +587,7 @@ def _reproducible_case(wrapper: str):
         import fastinit.torch as finit
         import torch
         from torch.distributed.fsdp import fully_shard
+        from torch.distributed.tensor.debug import CommDebugMode
 
         _, Titan = _model_classes()
         reference = _reference_titan()
@@ -628,8 +615,12 @@ def _reproducible_case(wrapper: str):
                 f"no {marker.get(wrapper)} in the names {names}",
                 wrapper not in marker or any(marker[wrapper] in n for n in names),
             )
-            with finit.reproducible(target, SEED):
+            with CommDebugMode() as comm, finit.reproducible(target, SEED):
                 (target._orig_mod if wrapper == "compile" else target).init_weights()
+            checks.true(
+                f"init_weights issued collectives: {comm.get_comm_counts()}",
+                comm.get_total_counts() == 0,
+            )
             label = f"reproducible[{wrapper}, {'sharded' if sharded else 'world 1'}]"
             _compare_models(checks, label, target, reference)
         checks.true(
@@ -708,8 +699,15 @@ def _gloo_cases(world_size: int) -> dict[str, Callable[[Checks], None]]:
     def placements(*names):
         def make():
             from torch.distributed.tensor import Replicate, Shard
+            from torch.distributed.tensor.placement_types import _StridedShard
 
-            table = {"S0": Shard(0), "S1": Shard(1), "R": Replicate()}
+            # _StridedShard(0, 2), Shard(0): how FSDP2 over TP (Colwise) lays a weight out
+            table = {
+                "S0": Shard(0),
+                "S1": Shard(1),
+                "R": Replicate(),
+                "SS0": _StridedShard(0, split_factor=2),
+            }
             return [table[n] for n in names]
 
         return make
@@ -740,7 +738,10 @@ def _gloo_cases(world_size: int) -> dict[str, Callable[[Checks], None]]:
                 "mesh2d_shard0_shard0": _raw_dtensor_case(
                     mesh("2x2"), placements("S0", "S0"), shape=(7, 5)
                 ),
-                "strided_shard": _strided_case,
+                "strided_shard": _raw_dtensor_case(mesh("2x2"), placements("SS0", "S0")),
+                "strided_shard_uneven": _raw_dtensor_case(
+                    mesh("2x2"), placements("SS0", "S0"), shape=(10, 3)
+                ),
                 "tp_fsdp2_2x2": _tp_fsdp_case,
                 "hsdp_2x2": _hsdp_case,
             }
