@@ -234,6 +234,28 @@ def check_representable(dtype: str, **values: float) -> None:
             raise ValueError(f"{name}={value!r} is beyond the largest {dtype} ({largest:g})")
 
 
+def sampled_fill(
+    tensor: torch.Tensor,
+    sampler: Callable[..., Any],
+    blame: str,
+    generator: Any,
+    seed: Any,
+    stream: Any,
+    **params: float,
+) -> torch.Tensor:
+    """sampler's values with `params` (low/high or mean/std) into tensor, checked before
+    the seed is drawn; a refusal names the drop-in's arguments `blame`."""
+    if skip(tensor):
+        return tensor
+    dtype = DTYPE_NAMES[tensor.dtype]
+    with blaming(blame):
+        check_representable(dtype, **params)
+        sampler((0,), 0, dtype=dtype, **params)  # the checks only
+    stream = stream_of(stream)
+    seed = seed_of(seed, generator)
+    return write(tensor, sampler, seed, stream=stream, **params)
+
+
 def uniform_fill(
     tensor: torch.Tensor,
     low: float,
@@ -243,16 +265,10 @@ def uniform_fill(
     seed: Any,
     stream: Any,
 ) -> torch.Tensor:
-    """U(low, high) into tensor; a refusal names the drop-in's arguments `blame`."""
-    if skip(tensor):
-        return tensor
-    dtype = DTYPE_NAMES[tensor.dtype]
-    with blaming(blame):
-        check_representable(dtype, low=low, high=high)
-        initializers.uniform((0,), 0, low=low, high=high, dtype=dtype)  # the checks only
-    stream = stream_of(stream)
-    seed = seed_of(seed, generator)
-    return write(tensor, initializers.uniform, seed, low=low, high=high, stream=stream)
+    """U(low, high) into tensor."""
+    return sampled_fill(
+        tensor, initializers.uniform, blame, generator, seed, stream, low=low, high=high
+    )
 
 
 def normal_fill(
@@ -264,13 +280,7 @@ def normal_fill(
     seed: Any,
     stream: Any,
 ) -> torch.Tensor:
-    """N(mean, std²) into tensor; a refusal names the drop-in's arguments `blame`."""
-    if skip(tensor):
-        return tensor
-    dtype = DTYPE_NAMES[tensor.dtype]
-    with blaming(blame):
-        check_representable(dtype, mean=mean, std=std)
-        initializers.normal((0,), 0, mean=mean, std=std, dtype=dtype)  # the checks only
-    stream = stream_of(stream)
-    seed = seed_of(seed, generator)
-    return write(tensor, initializers.normal, seed, mean=mean, std=std, stream=stream)
+    """N(mean, std²) into tensor."""
+    return sampled_fill(
+        tensor, initializers.normal, blame, generator, seed, stream, mean=mean, std=std
+    )
