@@ -32,7 +32,7 @@ from jax.sharding import PartitionSpec as P  # noqa: E402
 CPUS = jax.devices("cpu")
 if len(CPUS) < 4:
     pytest.skip(
-        f"jax started with {len(CPUS)} CPU devices before this module set {_FLAG}",
+        f"needs 4 CPU devices, jax has {len(CPUS)}: set XLA_FLAGS={_FLAG} before jax starts",
         allow_module_level=True,
     )
 
