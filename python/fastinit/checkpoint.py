@@ -85,6 +85,7 @@ def write(
     force: bool = False,
     progress: bool | None = None,
     window: int = DEFAULT_WINDOW,
+    client: Any = None,
 ) -> WriteResult:
     """Writes `spec` as safetensors: to `output` itself if it ends in ".safetensors" (one
     file), else into the directory `output` (model.safetensors, or shards of at most
@@ -94,7 +95,11 @@ def write(
     `output` holds its complete old checkpoint or the complete new one at every instant:
     the new one is built beside it and put in its place in one atomic step (see
     `_durable`). In an existing directory, force replaces the old checkpoint's files (the
-    ones that refuse the write without it) and keeps every other file."""
+    ones that refuse the write without it) and keeps every other file.
+
+    client: a dask.distributed Client; each file is then written by a worker (one task
+    per file, `threads` each; a shared file system is the user's), the index and config
+    by this process once every file is done (see `cluster`). The bytes are the same."""
     started = time.perf_counter()
     threads = None if threads is None else _checks.check_int("threads", threads, low=1)
     window = _checks.check_int("window", window, low=1)
@@ -102,6 +107,15 @@ def write(
     spec = check_spec(spec)
     target = Path(output)
     single = target.suffix == ".safetensors"
+    if client is not None:
+        from . import cluster  # imports distributed only when a cluster writes
+
+        cluster.check_client(client)
+        if single:
+            raise ValueError(
+                f"output {target} is one .safetensors file, written by this process; "
+                "with client=, write a directory, whose shards the workers write"
+            )
     limit = None if single or max_shard_size is None else parse_size(max_shard_size)
     layouts = plan(spec, max_shard_size=limit, metadata=metadata_of(spec))
     directory = target.parent if single else target
@@ -138,7 +152,15 @@ def write(
         Progress(total, enabled) as bar,
         Replacement(place, single=single, force=force, replaced=replaced) as replacement,
     ):
-        replacement.build(list(zip(layouts, finals, strict=True)), generate, small)
+        files = list(zip(layouts, finals, strict=True))
+        if client is None:
+            replacement.build(files, generate, small)
+        else:
+            from . import cluster
+
+            cluster.write_files(
+                client, replacement, files, small, spec.seed, window, threads, bar.advance
+            )
     return WriteResult(finals, index, total, time.perf_counter() - started, leftovers)
 
 
@@ -222,6 +244,7 @@ def verify(
     sample_seed: int | None = None,
     threads: int | None = None,
     window: int = DEFAULT_WINDOW,
+    client: Any = None,
 ) -> VerifyResult:
     """Regenerates a fastinit checkpoint from its own headers and compares the bytes:
     every chunk, or `sample` chunks chosen at random (sample_seed makes the choice
@@ -232,15 +255,22 @@ def verify(
     stray or missing shard, index names inside the directory, regular files only), the
     header as the safetensors library checks it (so the tensors need exactly the bytes
     the file holds), then fastinit's recipes. A problem raises CheckpointFormatError (a
-    ValueError) naming the file and the field; a mismatch is only ever bytes."""
+    ValueError) naming the file and the field; a mismatch is only ever bytes.
+
+    client: a dask.distributed Client; the headers are checked here, the chunks then
+    regenerated and compared by the workers, one task per file (`threads` each)."""
+    if client is not None:
+        from . import cluster  # imports distributed only when a cluster verifies
+
+        cluster.check_client(client)
     if sample is not None:
         sample = _checks.check_int("sample", sample, low=1)
     window = _checks.check_int("window", window, low=1)
+    asked_threads = threads  # a worker resolves its own default
     threads = runtime.resolve_threads(threads)
     files, weight_map = checkpoint_members(path)
     directory = None if files == [Path(path)] else Path(path)  # members of a directory stay in it
     chunks = []  # (file, data start, seed, tensor, offset, start, extent)
-    mismatched: list[str] = []
     count = 0
     with contextlib.ExitStack() as stack:
         descriptors: dict[Path, int] = {}
@@ -261,26 +291,42 @@ def verify(
                     chunks.append((file, data, seed, tensor, offset, start, extent))
         if sample is not None and sample < len(chunks):
             chunks = sorted(random.Random(sample_seed).sample(chunks, sample), key=_chunk_order)
-        checked = 0
-        bad = set()
-        prepared: dict[tuple[Path, str], _windows.Prepared] = {}
-        for file, data, seed, tensor, offset, start, extent in chunks:
-            if (file, tensor.name) in bad:
-                continue
-            if (file, tensor.name) not in prepared:  # once per tensor, not per chunk
-                prepared[file, tensor.name] = _windows.prepare(tensor)
-            dtype = _checks.check_dtype(tensor.dtype)
-            # A box is contiguous: the flat elements [first, first + its size).
-            first = _flat_offset(tensor.shape, start)
-            expected = np.empty(math.prod(extent), dtype=dtype)  # at most a window
-            _windows.fill_piece(tensor, prepared[file, tensor.name], seed, expected, first, threads)
-            where = data + offset + first * dtype.itemsize
-            stored = read_exact(descriptors[file], where, expected.nbytes)
-            checked += len(stored)
-            if stored != expected.tobytes():
-                bad.add((file, tensor.name))
-                mismatched.append(f"{file.name}: {tensor.name} (bytes differ in rows from {start})")
+        if client is None:
+            checked, mismatched = compare_chunks(chunks, descriptors, threads)
+        else:
+            from . import cluster
+
+            checked, mismatched = cluster.verify_files(client, chunks, directory, asked_threads)
     return VerifyResult(checked, count, mismatched)
+
+
+def compare_chunks(
+    chunks: list[tuple[Any, ...]], descriptors: dict[Path, int], threads: int
+) -> tuple[int, list[str]]:
+    """Each chunk (file, data start, seed, tensor, offset, start, extent) regenerated
+    and compared with the bytes read from descriptors[file]: (bytes checked, one line
+    per tensor whose bytes differ). verify's loop, here or on a worker (cluster)."""
+    checked = 0
+    bad = set()
+    mismatched: list[str] = []
+    prepared: dict[tuple[Path, str], _windows.Prepared] = {}
+    for file, data, seed, tensor, offset, start, extent in chunks:
+        if (file, tensor.name) in bad:
+            continue
+        if (file, tensor.name) not in prepared:  # once per tensor, not per chunk
+            prepared[file, tensor.name] = _windows.prepare(tensor)
+        dtype = _checks.check_dtype(tensor.dtype)
+        # A box is contiguous: the flat elements [first, first + its size).
+        first = _flat_offset(tensor.shape, start)
+        expected = np.empty(math.prod(extent), dtype=dtype)  # at most a window
+        _windows.fill_piece(tensor, prepared[file, tensor.name], seed, expected, first, threads)
+        where = data + offset + first * dtype.itemsize
+        stored = read_exact(descriptors[file], where, expected.nbytes)
+        checked += len(stored)
+        if stored != expected.tobytes():
+            bad.add((file, tensor.name))
+            mismatched.append(f"{file.name}: {tensor.name} (bytes differ in rows from {start})")
+    return checked, mismatched
 
 
 def boxes(shape: tuple[int, ...], limit: int) -> Iterator[tuple[tuple[int, ...], tuple[int, ...]]]:

@@ -18,11 +18,13 @@ field) or an argument is bad, and 3 on an internal error (never 1, never a trace
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +36,7 @@ from .fans import compute_fans
 # Kurtosis (mu4 / sigma^4) of each distribution, for the standard error of the std.
 _KURTOSIS = {"truncated_normal": 2.3637, "uniform": 1.8}
 _SIGMAS = 6.0  # tolerance in standard errors: a correct sampler never fails it
+_SCHEDULER_HELP = "a dask.distributed scheduler address (shared file system); "
 
 
 def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
@@ -111,10 +114,11 @@ def _init(args: argparse.Namespace) -> int:
     if args.seed is not None:
         spec = specs.with_seed(spec, args.seed)
     try:
-        result = checkpoint.write(
-            spec, args.output, max_shard_size=args.max_shard_size, threads=args.threads,
-            force=args.force,
-        )  # fmt: skip
+        with _scheduler(args.scheduler) as client:
+            result = checkpoint.write(
+                spec, args.output, max_shard_size=args.max_shard_size, threads=args.threads,
+                force=args.force, client=client,
+            )  # fmt: skip
     except CommittedInterrupt:  # too late to stop: the new checkpoint was already in place
         print(
             f"fastinit: interrupted; {args.output} holds the complete new checkpoint",
@@ -135,9 +139,11 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    result = checkpoint.verify(
-        args.path, sample=args.sample, sample_seed=args.sample_seed, threads=args.threads
-    )
+    with _scheduler(args.scheduler) as client:
+        result = checkpoint.verify(
+            args.path, sample=args.sample, sample_seed=args.sample_seed, threads=args.threads,
+            client=client,
+        )  # fmt: skip
     what = f"{args.sample} sampled chunks" if args.sample else "every byte"
     for line in result.mismatched:
         print(f"MISMATCH {line}")
@@ -147,6 +153,18 @@ def _verify(args: argparse.Namespace) -> int:
         f"{result.checked_bytes / 1e9:.3f} GB regenerated: {verdict}"
     )
     return 1 if result.mismatched else 0
+
+
+@contextlib.contextmanager
+def _scheduler(address: str | None) -> Iterator[Any]:
+    """--scheduler: a dask.distributed Client of that scheduler, else None (this process)."""
+    if address is None:
+        yield None
+        return
+    from . import cluster  # imports distributed only when asked to
+
+    with cluster.connect(address) as client:
+        yield client
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -173,12 +191,14 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--max-shard-size", default="5GB", help="shard limit (default 5GB)")
     init.add_argument("--threads", type=int, help="CPU threads (default: all available)")
     init.add_argument("--force", action="store_true", help="replace existing output files")
+    init.add_argument("--scheduler", help=_SCHEDULER_HELP + "write each shard on a worker")
 
     verify = commands.add_parser("verify", help="regenerate a checkpoint and compare its bytes")
     verify.add_argument("path", help="a checkpoint directory or .safetensors file")
     verify.add_argument("--sample", type=int, help="check this many random chunks, not all")
     verify.add_argument("--sample-seed", type=int, help="choose the sampled chunks repeatably")
     verify.add_argument("--threads", type=int, help="CPU threads (default: all available)")
+    verify.add_argument("--scheduler", help=_SCHEDULER_HELP + "verify each file on a worker")
     return parser
 
 
