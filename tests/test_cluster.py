@@ -164,6 +164,66 @@ def test_a_failing_task_keeps_the_old_checkpoint(client, tmp_path):
     assert not [p for p in tmp_path.parent.iterdir() if HIDDEN.fullmatch(p.name)]
 
 
+def _fail_one_while_the_others_run(shard: str) -> None:
+    """Run on every worker: `shard` fails once generated; every other shard waits there
+    long enough for the client to have removed the marker before it links."""
+    import time
+
+    from fastinit import _signals
+
+    def hook(name: str, path: Path | None) -> None:
+        if name == "generated" and path is not None:
+            if path.name == shard:
+                raise OSError(5, f"injected failure after generating {shard}")
+            time.sleep(1.0)
+
+    _signals.step_hook = hook
+
+
+def test_tasks_still_running_when_one_fails_stop_and_leave_nothing(client, tmp_path):
+    client.run(_fail_one_while_the_others_run, "model-00001-of-00004.safetensors")
+    try:
+        with pytest.raises(OSError, match="injected failure"):  # the cause, not Aborted
+            checkpoint.write(
+                sharded_spec(), tmp_path / "out", max_shard_size="120kB", client=client
+            )
+    finally:
+        client.run(_no_hook)
+    assert everything_under(tmp_path) == []
+
+
+def _without_tmpfile() -> None:
+    """Run on every worker: named temporaries in the staging directory, as on NFS."""
+    os.__dict__["_saved_O_TMPFILE"] = os.__dict__.pop("O_TMPFILE", None)
+
+
+def _has_tmpfile() -> bool:
+    return hasattr(os, "O_TMPFILE")
+
+
+def _with_tmpfile() -> None:
+    saved = os.__dict__.pop("_saved_O_TMPFILE", None)
+    if saved is not None:
+        os.O_TMPFILE = saved
+
+
+def test_named_temporaries_where_there_is_no_o_tmpfile(client, tmp_path):
+    spec = sharded_spec()
+    checkpoint.write(spec, tmp_path / "local", max_shard_size="120kB")
+    client.run(_without_tmpfile)
+    try:
+        assert not any(client.run(_has_tmpfile).values())
+        checkpoint.write(spec, tmp_path / "cluster", max_shard_size="120kB", client=client)
+        client.run(_fail_when_generated, "model-00004-of-00004.safetensors")
+        with pytest.raises(OSError, match="injected failure"):
+            checkpoint.write(spec, tmp_path / "failed", max_shard_size="120kB", client=client)
+    finally:
+        client.run(_no_hook)
+        client.run(_with_tmpfile)
+    assert digests(tmp_path / "cluster") == digests(tmp_path / "local")
+    assert sorted(os.listdir(tmp_path)) == ["cluster", "local"]
+
+
 def _pretend_version(version: str) -> None:
     fastinit.__version__ = version
 
