@@ -14,6 +14,7 @@ from _shared import UINT_OF_SIZE
 from fastinit import virtual
 
 da = pytest.importorskip("dask.array")
+import dask  # noqa: E402
 import fastinit.dask as fd  # noqa: E402  (after the skip: dask is an optional extra)
 
 # Every public sampler of fastinit.dask: (shape, positional arguments after the shape,
@@ -125,7 +126,9 @@ def recorded_regions(monkeypatch, init):
     return regions
 
 
-def test_a_slice_computes_only_its_chunks(monkeypatch):
+def test_a_slice_computes_only_what_it_needs(monkeypatch):
+    """Chunks the slice misses are culled; Dask folds the slice into the tasks of those
+    it meets, so each computes the bounding box of its part of the slice."""
     regions = recorded_regions(monkeypatch, "glorot_normal")
     array = fd.glorot_normal((100, 60), 7, chunks=(10, 20))
     assert regions == []  # building the array computes nothing
@@ -133,18 +136,30 @@ def test_a_slice_computes_only_its_chunks(monkeypatch):
 
     assert_same(array[25:38, 41:45].compute(scheduler="threads"), full[25:38, 41:45])
     assert sorted(regions, key=str) == [
-        (slice(20, 30), slice(40, 60)),
-        (slice(30, 40), slice(40, 60)),
+        (slice(25, 30), slice(41, 45)),
+        (slice(30, 38), slice(41, 45)),
     ]
     del regions[:]
     assert_same(array[::50, 5].compute(scheduler="threads"), full[::50, 5])
-    assert sorted(regions, key=str) == [(slice(0, 10), slice(0, 20)), (slice(50, 60), slice(0, 20))]
+    assert sorted(regions, key=str) == [(slice(0, 1), slice(5, 6)), (slice(50, 51), slice(5, 6))]
     del regions[:]
     np.testing.assert_allclose(array[90:].sum().compute(), full[90:].sum(), rtol=1e-5)
     assert sorted(regions, key=str) == [(slice(90, 100), slice(s, s + 20)) for s in (0, 20, 40)]
     del regions[:]
     array.compute(scheduler="threads")
     assert len(regions) == 10 * 3  # each chunk once
+
+
+def test_without_slice_folding_a_slice_computes_whole_chunks(monkeypatch):
+    regions = recorded_regions(monkeypatch, "normal")
+    array = fd.normal((100, 60), 7, chunks=(10, 20))
+    with dask.config.set({"optimization.fuse.active": False}):
+        got = array[25:38, 41:45].compute(scheduler="threads")
+    assert_same(got, fastinit.normal((100, 60), 7)[25:38, 41:45])
+    assert sorted(regions, key=str) == [
+        (slice(20, 30), slice(40, 60)),
+        (slice(30, 40), slice(40, 60)),
+    ]
 
 
 def test_name_is_a_deterministic_token():
@@ -208,3 +223,12 @@ def test_bad_arguments_are_refused(call, error, words):
     with pytest.raises(error) as raised:
         call()
     assert words in str(raised.value)
+
+
+def test_a_huge_array_computes_only_the_slice_asked_for():
+    shape = (2**40, 2**21)  # 2^61 elements: 8 EiB of float32
+    array = fd.lecun_uniform(shape, 9, chunks=(2**20, 2**20))
+    assert array.numblocks == (2**20, 2)
+    got = array[2**39 + 7 : 2**39 + 10, -3:].compute(scheduler="threads")
+    region = (slice(2**39 + 7, 2**39 + 10), slice(2**21 - 3, 2**21))
+    assert_same(got, fastinit.lecun_uniform(shape, 9, region=region))

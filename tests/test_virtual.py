@@ -379,3 +379,12 @@ def test_advanced_indices_are_refused_naming_the_index(index):
     tensor = make("normal", (12, 7), "float32", {})
     with pytest.raises(TypeError, match="index entries must be ints, slices"):
         tensor[index]
+
+
+def test_a_huge_tensor_is_indexed_without_computing_the_rest():
+    shape = (2**40, 2**21)  # 2^61 elements: 8 EiB of float32
+    tensor = VirtualTensor("he_normal", shape, 3, stream="big", dtype="bfloat16")
+    got = tensor[2**40 - 5, 100 : 2**21 : 2**19]
+    region = (slice(2**40 - 5, 2**40 - 4), slice(100, 2**21 - 2**19 + 101))
+    expected = fastinit.he_normal(shape, 3, stream="big", dtype="bfloat16", region=region)
+    assert_same(got, expected[0, :: 2**19])

@@ -5,7 +5,9 @@ is a Dask array equal, bit for bit, to `fastinit.glorot_normal(shape, seed, ...)
 whatever the chunks, the slicing or the scheduler (threads, processes,
 dask.distributed): each chunk is a `region=` of one fastinit.virtual.VirtualTensor,
 and element i of a tensor depends on i alone (docs/stream.md). A slice or a reduction
-of part of the array computes only the chunks it touches (Dask culls the others).
+of part of the array computes only the chunks it touches (Dask culls the others), and
+of those only the slice's bounding box when Dask folds the slice into the chunk's task
+(its default optimization does for slices and integers).
 
 The array's name is "fastinit-<init>-" and a token of (the virtual tensor, the
 chunks): the same arguments give the same name in any process, so Dask caches and
@@ -83,7 +85,10 @@ def from_virtual(virtual: VirtualTensor, chunks: Chunks = "auto") -> da.Array:
         name=name,
         lock=False,
         asarray=True,
-        fancy=False,  # every task asks for a box of slices, never a list of indices
+        # N.B. with Dask's default getter (fancy=True) its graph optimization folds a
+        # later slice into the chunk's task, so x[5, ::3] fills only the elements'
+        # bounding box, not whole chunks (dask 2026.8 skips that for fancy=False).
+        fancy=True,
         meta=np.empty((0,) * virtual.ndim, dtype=virtual.dtype),
     )
 
