@@ -52,7 +52,8 @@ def client() -> Iterator[Any]:
             dashboard_address=None,
             timeout=60,
         ) as cluster,
-        distributed.Client(cluster, timeout=60) as connected,
+        # Not the default client: the code must use the one it is given.
+        distributed.Client(cluster, timeout=60, set_as_default=False) as connected,
     ):
         connected.wait_for_workers(2, timeout=60)
         yield connected

@@ -183,7 +183,8 @@ def _gather(client: Any, futures: list[Any], marker: Path, advance: Callable[[in
     import distributed
 
     try:
-        for future in distributed.as_completed(futures):
+        # N.B. loop=: as_completed and wait otherwise look for a default client.
+        for future in distributed.as_completed(futures, loop=client.loop):
             advance(future.result())
     except BaseException:
         _abort(client, futures, marker)
@@ -200,7 +201,8 @@ def _abort(client: Any, futures: list[Any], marker: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(marker)
     try:
-        distributed.wait(futures, timeout=ABORT_WAIT)
+        for _ in distributed.as_completed(futures, loop=client.loop, timeout=ABORT_WAIT):
+            pass
     except Exception:  # a task that has not ended in time: cancelled below all the same
         pass
     finally:
