@@ -8,8 +8,10 @@ devices (XLA_FLAGS=--xla_force_host_platform_device_count=4, set here before jax
   out_shardings=s)`: threefry and the truncated normal compiled by XLA, each device computing
   its own block. Its first call (trace + compile) is timed apart from the steady state.
 Each timed call makes a new array and waits for it (`block_until_ready`); medians of --repeat,
-after one untimed warm-up call each. The two results are checked for shape, sharding and
-standard deviation (fastinit's also bit for bit against the NumPy call) before timing.
+after one untimed warm-up call each; and the unsharded NumPy call alone (median of --repeat),
+to show what placing the blocks on the devices adds. The two results are checked for shape,
+sharding and standard deviation (fastinit's also bit for bit against the NumPy call) before
+timing.
 
     python bench/bench_jax.py                 # the measurement
     python bench/bench_jax.py --rows 1024     # quick check
@@ -61,6 +63,12 @@ def _median_seconds(make, repeat: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
+def _seconds(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=8192)
@@ -97,6 +105,11 @@ def main() -> None:
 
     fast, fast_times = _median_seconds(make_ours, args.repeat)
     slow, slow_times = _median_seconds(lambda: jitted(key), args.repeat)
+    # The NumPy call alone: what placing the blocks on the devices adds to the fill.
+    numpy_fill = statistics.median(
+        _seconds(lambda: fastinit.glorot_normal(shape, SEED, layout="jax"))
+        for _ in range(args.repeat)
+    )
     elements = math.prod(shape)
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -111,6 +124,7 @@ def main() -> None:
         "fastinit_s": fast,
         "jax_jit_s": slow,
         "jax_first_call_s": jax_first,
+        "numpy_call_s": numpy_fill,
         "fastinit_melem_per_s": elements / fast / 1e6,
         "jax_melem_per_s": elements / slow / 1e6,
         "speedup": slow / fast,
@@ -121,7 +135,8 @@ def main() -> None:
     print(
         f"{shape} float32 glorot_normal over {len(devices)} CPU devices: fastinit.jax "
         f"{fast * 1e3:.1f} ms, jax.jit {slow * 1e3:.1f} ms (first call {jax_first:.2f} s): "
-        f"{slow / fast:.2f}x"
+        f"{slow / fast:.2f}x; the NumPy call alone (median) "
+        f"{numpy_fill * 1e3:.1f} ms"
     )
 
 
