@@ -94,11 +94,14 @@ def test_a_dask_array_of_a_virtual_tensor_computed_on_the_cluster_equals_the_sin
     assert part.tobytes() == expected[100:180:3, 7:90].tobytes()
 
 
-def test_a_sharded_checkpoint_is_byte_identical_and_verifies(client, tmp_path):
+def test_a_sharded_checkpoint_is_byte_identical_and_verifies(client, tmp_path, monkeypatch):
     spec = sharded_spec()
     local = checkpoint.write(spec, tmp_path / "local", max_shard_size="120kB")
     assert len(local.files) == 4 and local.index is not None
+    told: list[int] = []  # the client's progress bar: each file's bytes as its task ends
+    monkeypatch.setattr(checkpoint.Progress, "advance", lambda self, n: told.append(n))
     result = checkpoint.write(spec, tmp_path / "cluster", max_shard_size="120kB", client=client)
+    assert sorted(told) == sorted(path.stat().st_size for path in local.files)
     assert [p.name for p in result.files] == [p.name for p in local.files]
     assert result.bytes == local.bytes
     assert digests(tmp_path / "cluster") == digests(tmp_path / "local")
