@@ -4,10 +4,11 @@
 array `fastinit.<init>(shape, seed, stream=stream, dtype=dtype, **params)` without
 computing it. Guarantees:
 
-- `x[index]` is exactly `full[index]` (NumPy's basic indexing: ints drop axes, slices
-  with any step, negative indices, Ellipsis, None), computed with one `region=` call
-  of the sampler over the bounding box of the selected elements, then strided. A
-  large step therefore computes the box between the first and last element it picks.
+- `x[index]` is exactly `full[index]` (ints drop axes, slices with any step, negative
+  indices, Ellipsis, None; integer and boolean arrays too), computed with one `region=`
+  call of the sampler over the bounding box of the selected elements, then indexed
+  within it. A large step or scattered positions therefore compute the whole box
+  between the first and last element they pick.
 - Nothing is computed before indexing, or by construction, which runs the sampler's
   own argument checks (a call with a zero-element region, or for a 0-d shape
   initializers.parameters) so bad arguments are refused at once, named.
@@ -203,33 +204,33 @@ class VirtualTensor:
 
 def _bounding_box(index: Any, shape: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[Any, ...]]:
     """(region, local): full[index] == full[region][local], region the smallest box
-    holding every selected element. Refuses what NumPy's basic indexing refuses."""
-    entries = index if isinstance(index, tuple) else (index,)
-    for entry in entries:
-        if not (
-            entry is None
-            or entry is Ellipsis
-            or isinstance(entry, slice)
-            or (isinstance(entry, numbers.Integral) and not isinstance(entry, (bool, np.bool_)))
-        ):
-            raise TypeError(
-                "index entries must be ints, slices, Ellipsis or None (basic indexing); "
-                f"got {_checks.show(entry)}: index the computed array for anything else"
-            )
+    holding every selected element. `local` keeps the index's structure (the same
+    entries in the same places, shifted into the box), so NumPy's rules for combining
+    them hold unchanged. Refuses what NumPy refuses, with NumPy's exception types."""
+    entries = [_entry(entry) for entry in (index if isinstance(index, tuple) else (index,))]
     ellipses = sum(entry is Ellipsis for entry in entries)
     if ellipses > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    used = sum(entry is not None and entry is not Ellipsis for entry in entries)
+    used = sum(_axes_used(entry) for entry in entries)
     if used > len(shape):
         raise IndexError(
             f"too many indices for array: array is {len(shape)}-dimensional, "
             f"but {used} were indexed"
         )
+    arrays = [entry for entry in entries if isinstance(entry, np.ndarray)]
+    try:  # checked before the box is computed: NumPy would refuse it afterwards
+        np.broadcast_shapes(*((int(a.sum()),) if a.dtype == np.bool_ else a.shape for a in arrays))
+    except ValueError:
+        shapes = " ".join(str(a.shape) for a in arrays)
+        raise IndexError(
+            f"shape mismatch: indexing arrays could not be broadcast together with shapes {shapes}"
+        ) from None
+    fill = [slice(None)] * (len(shape) - used)
     if ellipses:
         at = next(i for i, entry in enumerate(entries) if entry is Ellipsis)
-        entries = entries[:at] + (slice(None),) * (len(shape) - used) + entries[at + 1 :]
+        entries[at : at + 1] = fill
     else:
-        entries = entries + (slice(None),) * (len(shape) - used)
+        entries += fill
     region: list[slice] = []
     local: list[Any] = []
     axis = 0
@@ -237,28 +238,86 @@ def _bounding_box(index: Any, shape: tuple[int, ...]) -> tuple[tuple[slice, ...]
         if entry is None:
             local.append(None)
             continue
-        dim = shape[axis]
-        if isinstance(entry, slice):
-            picked = range(*entry.indices(dim))
-            if not picked:
-                region.append(slice(0, 0))
-                local.append(slice(0, 0))
-            elif picked.step > 0:
-                region.append(slice(picked[0], picked[-1] + 1))
-                local.append(slice(0, None, picked.step))
-            else:  # descending: the box starts at the last element picked
-                region.append(slice(picked[-1], picked[0] + 1))
-                local.append(slice(None, None, picked.step))
-        else:
-            position = operator.index(entry)
-            if not -dim <= position < dim:
+        if isinstance(entry, np.ndarray) and entry.dtype == np.bool_:
+            # A mask over k axes selects its nonzero() positions (NumPy's definition).
+            dims = shape[axis : axis + entry.ndim]
+            if entry.shape != dims:
                 raise IndexError(
-                    f"index {position} is out of bounds for axis {axis} with size {dim}"
+                    f"boolean index of shape {entry.shape} does not match the indexed "
+                    f"axes {axis}..{axis + entry.ndim - 1} of shape {dims}"
                 )
-            position %= dim
-            region.append(slice(position, position + 1))
-            local.append(0)
+            for positions in entry.nonzero():
+                box, shifted = _positions_box(positions, axis, shape[axis])
+                region.append(box)
+                local.append(shifted)
+                axis += 1
+            continue
+        box, shifted = _axis_box(entry, axis, shape[axis])
+        region.append(box)
+        local.append(shifted)
         axis += 1
     if ellipses:  # NumPy then returns a 0-d array where ints alone give a scalar
         local.append(Ellipsis)
     return tuple(region), tuple(local)
+
+
+def _entry(entry: Any) -> Any:
+    """An index entry as _bounding_box takes it: arrays for lists, ints for integers."""
+    if entry is None or entry is Ellipsis or isinstance(entry, slice):
+        return entry
+    if isinstance(entry, numbers.Integral) and not isinstance(entry, (bool, np.bool_)):
+        return operator.index(entry)
+    if isinstance(entry, (list, np.ndarray)):
+        array = np.asarray(entry)
+        if array.size == 0 and array.dtype != np.bool_:
+            array = array.astype(np.intp)  # NumPy reads [] as no integer positions
+        if array.dtype == np.bool_ and array.ndim == 0:
+            raise TypeError("a 0-d boolean index (a new axis of length 0 or 1) is not supported")
+        if array.dtype == np.bool_ or array.dtype.kind in "iu":
+            return array
+        raise IndexError(
+            f"arrays used as indices must be of integer (or boolean) type, got {array.dtype}"
+        )
+    raise TypeError(
+        "index entries must be ints, slices, Ellipsis, None, or integer or boolean arrays; "
+        f"got {_checks.show(entry)}"
+    )
+
+
+def _axes_used(entry: Any) -> int:
+    if entry is None or entry is Ellipsis:
+        return 0
+    if isinstance(entry, np.ndarray) and entry.dtype == np.bool_:
+        return entry.ndim
+    return 1
+
+
+def _axis_box(entry: Any, axis: int, dim: int) -> tuple[slice, Any]:
+    """(the axis's part of the box, the entry shifted into it) for an int, slice or
+    integer array."""
+    if isinstance(entry, slice):
+        picked = range(*entry.indices(dim))
+        if not picked:
+            return slice(0, 0), slice(0, 0)
+        if picked.step > 0:
+            return slice(picked[0], picked[-1] + 1), slice(0, None, picked.step)
+        # descending: the box starts at the last element picked
+        return slice(picked[-1], picked[0] + 1), slice(None, None, picked.step)
+    if isinstance(entry, np.ndarray):
+        return _positions_box(entry, axis, dim)
+    if not -dim <= entry < dim:
+        raise IndexError(f"index {entry} is out of bounds for axis {axis} with size {dim}")
+    entry %= dim
+    return slice(entry, entry + 1), 0
+
+
+def _positions_box(positions: np.ndarray, axis: int, dim: int) -> tuple[slice, np.ndarray]:
+    if not positions.size:
+        return slice(0, 0), positions
+    low, high = int(positions.min()), int(positions.max())
+    for extreme in (low, high):
+        if not -dim <= extreme < dim:
+            raise IndexError(f"index {extreme} is out of bounds for axis {axis} with size {dim}")
+    positions = positions % dim if low < 0 else positions
+    low, high = int(positions.min()), int(positions.max())
+    return slice(low, high + 1), positions - low
