@@ -110,6 +110,18 @@ def test_slices_and_reductions_equal_numpy():
     np.testing.assert_allclose(array.sum(axis=0).compute(), expected.sum(axis=0), rtol=1e-5)
 
 
+def test_fancy_indices_equal_numpy():
+    expected = numpy_call("he_uniform", "bfloat16")
+    array = dask_call("he_uniform", "bfloat16", (8, 5))
+    rows, cols = [30, 2, 2, -1], [0, 22, 5, 9]
+    assert_same(array[rows].compute(), expected[rows])
+    assert_same(array[3:20, np.array([4, 1])].compute(), expected[3:20, np.array([4, 1])])
+    assert_same(array.vindex[rows, cols].compute(), expected[rows, cols])
+    mask = np.arange(37) % 4 == 1
+    assert_same(array[mask, 7].compute(), expected[mask, 7])
+    assert_same(array[0][[3, 3, 0]].compute(), expected[0][[3, 3, 0]])
+
+
 def recorded_regions(monkeypatch, init):
     """Wraps `init` in virtual.SAMPLERS; returns the list of the regions of every call
     that computed at least one element."""
