@@ -172,8 +172,8 @@ class VirtualTensor:
         region, local = _bounding_box(index, self.shape)
         box = self._call(region)
         result = box[local]
-        if isinstance(result, np.ndarray) and result.size < box.size:
-            result = result.copy()  # strided: keep only what was asked for, not the box
+        if isinstance(result, np.ndarray) and result.base is not None and result.size < box.size:
+            result = result.copy()  # a strided view: keep what was asked for, not the box
         return result
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
