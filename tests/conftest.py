@@ -10,7 +10,17 @@ import fastinit
 import pytest
 from _shared import CUDA_STATUS, LINUX
 
-OPTIONAL = ("torch", "safetensors", "transformers", "cupy", "scipy", "hypothesis")
+OPTIONAL = (
+    "torch",
+    "safetensors",
+    "transformers",
+    "dask",
+    "distributed",
+    "jax",
+    "cupy",
+    "scipy",
+    "hypothesis",
+)
 
 
 def _version(distribution: str) -> str:
