@@ -13,7 +13,9 @@ commit, with `_signals` and `_carry` beneath it). `verify` reads through `_index
 with `_windows.fill_piece`, as write does. The output holds the complete old checkpoint
 or the complete new one at every instant; an error, Ctrl-C or SIGTERM removes
 everything the write made, and what a SIGKILL leaves is removed by the next write.
-Existing outputs are replaced only with force=True.
+Existing outputs are replaced only with force=True. With client= (a dask.distributed
+Client), `cluster` hands each file's part of Replacement.build to a worker, and each
+file's verification too.
 """
 
 from __future__ import annotations
