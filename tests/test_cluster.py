@@ -196,6 +196,22 @@ def test_tasks_still_running_when_one_fails_stop_and_leave_nothing(client, tmp_p
     assert everything_under(tmp_path) == []
 
 
+def test_ctrl_c_on_the_client_while_tasks_run_leaves_nothing(client, tmp_path, monkeypatch):
+    def interrupted(self: Any, nbytes: int) -> None:  # as the first file is reported
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.Progress, "advance", interrupted)
+    client.run(_fail_one_while_the_others_run, "none")  # every task lingers 1 s
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            checkpoint.write(
+                sharded_spec(), tmp_path / "out", max_shard_size="120kB", client=client
+            )
+    finally:
+        client.run(_no_hook)
+    assert everything_under(tmp_path) == []
+
+
 def _without_tmpfile() -> None:
     """Run on every worker: named temporaries in the staging directory, as on NFS."""
     os.__dict__["_saved_O_TMPFILE"] = os.__dict__.pop("O_TMPFILE", None)
