@@ -15,7 +15,8 @@ or the complete new one at every instant; an error, Ctrl-C or SIGTERM removes
 everything the write made, and what a SIGKILL leaves is removed by the next write.
 Existing outputs are replaced only with force=True. With client= (a dask.distributed
 Client), `cluster` hands each file's part of Replacement.build to a worker, and each
-file's verification too.
+file's verification too; `prepare`, `write_part`, `commit` and `abort` (from `parts`)
+are the same steps for any other engine.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -60,12 +61,14 @@ from ._reading import (
     tensors_of,
 )
 from ._windows import BLOCK, DEFAULT_WINDOW
+from .parts import Aborted, Job, abort, commit, prepare, write_part
 from .specs import ModelSpec, check_spec
 
 __all__ = [
     "DEFAULT_MAX_SHARD_SIZE", "DEFAULT_WINDOW", "INDEX_FILE", "MAX_HEADER_SIZE",
-    "SAFETENSORS_DTYPES", "SINGLE_FILE", "CheckpointFormatError", "VerifyResult", "WriteResult",
-    "boxes", "checkpoint_files", "parse_size", "plan", "read_header", "verify", "write",
+    "SAFETENSORS_DTYPES", "SINGLE_FILE", "Aborted", "CheckpointFormatError", "Job",
+    "VerifyResult", "WriteResult", "abort", "boxes", "checkpoint_files", "commit", "parse_size",
+    "plan", "prepare", "read_header", "verify", "write", "write_part",
 ]  # fmt: skip
 
 
@@ -118,6 +121,50 @@ def write(
                 f"output {target} is one .safetensors file, written by this process; "
                 "with client=, write a directory, whose shards the workers write"
             )
+    planned = _planned(spec, target, max_shard_size, force)
+    layouts, finals, index = planned.layouts, planned.finals, planned.index_file
+    total = sum(layout.size for layout in layouts)
+
+    def generate(fd: int, layout: FileLayout) -> None:
+        _windows.fill_file(fd, layout, spec.seed, window, threads, bar.advance)
+
+    enabled = sys.stderr.isatty() if progress is None else progress
+    with (
+        Progress(total, enabled) as bar,
+        Replacement(
+            planned.place, single=single, force=force, replaced=planned.replaced
+        ) as replacement,
+    ):
+        files = list(zip(layouts, finals, strict=True))
+        if client is None:
+            replacement.build(files, generate, planned.small)
+        else:
+            from . import cluster
+
+            cluster.write_files(
+                client, replacement, files, planned.small, spec, window, threads, bar.advance
+            )
+    return WriteResult(finals, index, total, time.perf_counter() - started, planned.leftovers)
+
+
+class _Planned(NamedTuple):
+    """What a write (or `parts.prepare`) knows once its output is checked and planned."""
+
+    place: Path  # where the checkpoint goes (a symlinked output: where it points)
+    layouts: list[FileLayout]
+    finals: list[Path]  # each layout's final path
+    index_file: Path | None
+    small: list[tuple[Path, str]]  # (final path, text): config and index
+    leftovers: list[Path]  # what dead writers had left, now removed
+    replaced: Callable[[Path], set[str]]  # the old checkpoint's files, not carried over
+
+
+def _planned(
+    spec: ModelSpec, target: Path, max_shard_size: int | str | None, force: bool
+) -> _Planned:
+    """The files of `spec` at `target` planned, the place checked, dead writers'
+    leftovers swept, and an existing checkpoint refused without force; nothing written."""
+    single = target.suffix == ".safetensors"
     limit = None if single or max_shard_size is None else parse_size(max_shard_size)
     layouts = plan(spec, max_shard_size=limit, metadata=metadata_of(spec))
     directory = target.parent if single else target
@@ -126,7 +173,6 @@ def write(
     config = None if single or spec.config is None else directory / "config.json"
     small = [] if config is None else [(config, config_text(spec))]
     small += [] if index is None else [(index, index_text(spec, layouts))]
-    total = sum(layout.size for layout in layouts)
     # A symlinked output keeps its link: the checkpoint is replaced where it points.
     place = Path(os.path.realpath(target)) if target.is_symlink() else target
     for folder in dict.fromkeys([target.parent, place.parent]):
@@ -146,24 +192,7 @@ def write(
             names.add(config.name)
         return names
 
-    def generate(fd: int, layout: FileLayout) -> None:
-        _windows.fill_file(fd, layout, spec.seed, window, threads, bar.advance)
-
-    enabled = sys.stderr.isatty() if progress is None else progress
-    with (
-        Progress(total, enabled) as bar,
-        Replacement(place, single=single, force=force, replaced=replaced) as replacement,
-    ):
-        files = list(zip(layouts, finals, strict=True))
-        if client is None:
-            replacement.build(files, generate, small)
-        else:
-            from . import cluster
-
-            cluster.write_files(
-                client, replacement, files, small, spec.seed, window, threads, bar.advance
-            )
-    return WriteResult(finals, index, total, time.perf_counter() - started, leftovers)
+    return _Planned(place, layouts, finals, index, small, leftovers, replaced)
 
 
 class Progress:

@@ -4,11 +4,12 @@
         fastinit.checkpoint.write(spec, "/shared/out", client=client)
         fastinit.checkpoint.verify("/shared/out", client=client)
 
-The client plans the files and builds the staging directory beside the target, as a
-local write does (`_durable`); each worker writes one file into it with the same
-writer, `Replacement.build` (reserve, generate window by window, fsync, link), through
-`_SharedStaging`, whose commit is only the link's fsync. When every task has succeeded
-the client writes config and index and commits the directory in one atomic step.
+These are `parts`' three steps with dask: the client plans the files and builds the
+staging directory beside the target, as a local write does (`_durable`); each worker
+writes one file into it with the same writer, `Replacement.build` (reserve, generate
+window by window, fsync, link), through `parts.write_part`. When every task has
+succeeded the client writes config and index and commits the directory in one atomic
+step.
 
 Guarantees: the files are byte-identical to the local writer's (the same plan, the
 same `_windows` fill); before anything is written, every worker runs this process's
@@ -33,20 +34,14 @@ from typing import Any
 
 import fastinit
 
-from . import _windows, checkpoint, runtime
-from ._durable import Output, Replacement, write_small
+from . import checkpoint, parts, runtime
+from ._durable import Replacement
 from ._format import FileLayout
-from ._leftovers import fsync_directory
 from ._reading import CheckpointFormatError, header_of, open_regular
-from ._signals import step, terminate_as_interrupt
+from ._signals import terminate_as_interrupt
+from .specs import ModelSpec
 
-# In the staging directory while the workers write; removed before the commit, or to abort.
-MARKER = ".fastinit-cluster-marker"
 ABORT_WAIT = 120.0  # seconds to wait for aborted tasks to end (each stops within a window)
-
-
-class Aborted(RuntimeError):
-    """A worker's task stopped because the client removed the marker (the write failed)."""
 
 
 def check_client(client: Any) -> None:
@@ -81,45 +76,34 @@ def write_files(
     replacement: Replacement,
     files: list[tuple[FileLayout, Path]],
     small: list[tuple[Path, str]],
-    seed: int,
+    spec: ModelSpec,
     window: int,
     threads: int | None,
     advance: Callable[[int], None],
 ) -> None:
-    """Replacement.build's job with one task per file on the cluster: each file written
-    into `replacement`'s staging directory by a worker, then the small files (config,
-    index) and the commit by this process, only after every task succeeded.
-    threads: each worker's CPU threads (None: the worker's default)."""
-    version = _check_versions(client)
+    """Replacement.build's job with one task per file on the cluster: `parts`' three
+    steps, each file written into `replacement`'s staging directory by a worker
+    (parts.write_part), then the small files (config, index) and the commit by this
+    process, only after every task succeeded. threads: each worker's CPU threads (None:
+    the worker's default)."""
+    _check_versions(client)
     with terminate_as_interrupt():
-        marker = replacement.staged(MARKER)  # the staging directory is created here
-        token = secrets.token_hex(16)
-        write_small(marker, token)
-        _check_visible(client, marker, token)
+        job = parts.start(replacement, files, spec, window)  # the staging directory, here
+        _check_visible(client, job.marker, job.token)
         futures = [
             client.submit(
-                _write_file,
-                str(replacement.target),
-                str(marker),
-                token,
-                version,
-                layout,
-                str(final),
-                seed,
-                window,
-                threads,
-                key=f"fastinit-write-{final.name}-{token[:8]}",
+                parts.write_part,
+                job,
+                k,
+                threads=threads,
+                key=f"fastinit-write-{name}-{job.token[:8]}",
                 pure=False,
                 retries=0,
             )
-            for layout, final in files
+            for k, name in enumerate(job.files)
         ]
-        _gather(client, futures, marker, advance)
-        os.unlink(marker)
-        for final, text in small:
-            write_small(replacement.staged(final.name), text)
-            step("written", final)
-        replacement.commit()
+        _gather(client, futures, job.marker, advance)
+        parts.finish(replacement, job, small)
 
 
 def verify_files(
@@ -223,66 +207,6 @@ def _read_marker(marker: str) -> str | None:
             return handle.read()
     except OSError:
         return None
-
-
-def _still_wanted(marker: str) -> None:
-    if not os.path.exists(marker):
-        raise Aborted(f"the client removed {marker}: the checkpoint write failed or stopped")
-
-
-class _SharedStaging(Replacement):
-    """One file of a checkpoint whose staging directory the client made: `build` opens,
-    reserves, generates, fsyncs and links it there exactly as in a local write; the
-    commit is the client's, so here it only makes the link durable. On failure only this
-    file is removed (the staging directory is the client's)."""
-
-    def __init__(self, target: Path, marker: str) -> None:
-        super().__init__(target, single=False, force=False, replaced=lambda _: set())
-        self.staging = Path(marker).parent
-        self.marker = marker
-
-    def link(self, out: Output) -> None:
-        _still_wanted(self.marker)  # the client may be removing the directory
-        super().link(out)
-
-    def commit(self) -> None:
-        assert self.staging is not None
-        fsync_directory(self.staging)
-        self.committed = True
-
-    def close(self) -> None:
-        for out in self.outputs:
-            if out.fd >= 0:
-                os.close(out.fd)
-                out.fd = -1
-            if not self.committed and out.temporary is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(out.temporary)
-
-
-def _write_file(
-    target: str,
-    marker: str,
-    token: str,
-    version: str,
-    layout: FileLayout,
-    final: str,
-    seed: int,
-    window: int,
-    threads: int | None,
-) -> int:
-    """A worker's task: one file of the checkpoint into the staging directory. Its size."""
-    if fastinit.__version__ != version:
-        raise ValueError(f"this worker runs fastinit {fastinit.__version__}, the client {version}")
-    if _read_marker(marker) != token:
-        raise Aborted(f"{marker} is not there (or not the client's): the write stopped")
-
-    def generate(fd: int, layout: FileLayout) -> None:
-        _windows.fill_file(fd, layout, seed, window, threads, lambda _: _still_wanted(marker))
-
-    with _SharedStaging(Path(target), marker) as replacement:
-        replacement.build([(layout, Path(final))], generate, [])
-    return layout.size
 
 
 def _verify_file(
