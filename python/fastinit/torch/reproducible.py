@@ -3,6 +3,9 @@
     with fastinit.torch.reproducible(model, seed=42):
         model.init_weights()          # torch.nn.init.* and Tensor.normal_/... as written
 
+(~490 lines: one context manager's patching, thread routing and canonical names, which
+only make sense together.)
+
 Guarantees: inside the context, on the thread that entered it, each call of a
 torch.nn.init function (uniform_, normal_, trunc_normal_, constant_, ones_, zeros_,
 eye_, dirac_, xavier_*, kaiming_*, orthogonal_ and the deprecated aliases without the
