@@ -40,6 +40,9 @@ PRESET_COUNTS = {
     "mistral-7b": 7_241_732_096,
     "qwen2-0.5b": 494_032_768,
     "llama-3.2-1b": 1_235_814_400,
+    "llama-3.1-8b-instruct": 8_030_261_248,
+    "llama-3.1-70b": 70_553_706_496,
+    "llama-3.1-405b": 405_853_388_800,
 }
 
 TINY = {"vocab_size": 96, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2}

@@ -3,6 +3,7 @@
     fastinit init --preset llama-3-8b -o llama-3-8b-init        # sharded safetensors + index
     fastinit init --config config.json -o out --dtype bfloat16 --seed 7 --max-shard-size 5GB
     fastinit init --spec spec.json -o model.safetensors           # one file
+    fastinit init --preset llama-3.1-405b -o out --dry-run        # the files, nothing written
     fastinit verify llama-3-8b-init [--sample 64]                 # regenerate, compare bytes
     fastinit                         # sample: glorot_normal of a 4096 x 4096 weight, float32
     fastinit sample --init he_uniform --shape 64 3 7 7 --dtype bfloat16
@@ -24,6 +25,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,6 +115,8 @@ def _init(args: argparse.Namespace) -> int:
             spec = specs.with_dtype(spec, args.dtype)
     if args.seed is not None:
         spec = specs.with_seed(spec, args.seed)
+    if args.dry_run:
+        return _dry_run(spec, args)
     try:
         with _scheduler(args.scheduler) as client:
             result = checkpoint.write(
@@ -135,6 +139,32 @@ def _init(args: argparse.Namespace) -> int:
         f"{args.output} ({names}): {result.bytes / 1e9:.3f} GB in {result.seconds:.2f} s, "
         f"{rate:.2f} GB/s"
     )
+    return 0
+
+
+def _dry_run(spec: specs.ModelSpec, args: argparse.Namespace) -> int:
+    """Prints the files `fastinit init` would write (checkpoint.plan, the writer's own
+    layout) and writes nothing: no file, no directory, nothing swept or replaced."""
+    target = Path(args.output)
+    single = target.suffix == ".safetensors"
+    limit = None if single else checkpoint.parse_size(args.max_shard_size)
+    layouts = checkpoint.plan(spec, max_shard_size=limit, metadata=checkpoint.metadata_of(spec))
+    parameters = sum(math.prod(t.shape) for t in spec.tensors)
+    total = sum(layout.size for layout in layouts)
+    print(
+        f"fastinit {__version__} (dry run, nothing written): {len(spec.tensors)} tensors, "
+        f"{parameters:,} parameters, seed {spec.seed} -> {args.output}"
+    )
+    for tensor in spec.tensors:
+        print(f"  tensor {tensor.name} {list(tensor.shape)} {tensor.dtype} {tensor.init}")
+    for layout in layouts:
+        name = target.name if single else layout.name
+        print(f"  file {name}: {len(layout.entries)} tensors, {layout.size:,} bytes")
+    if not single and len(layouts) > 1:
+        print(f"  index {checkpoint.INDEX_FILE}")
+    if not single and spec.config is not None:
+        print("  config config.json")
+    print(f"  total {total:,} bytes in {len(layouts)} file(s), {parameters:,} parameters")
     return 0
 
 
@@ -191,6 +221,9 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--max-shard-size", default="5GB", help="shard limit (default 5GB)")
     init.add_argument("--threads", type=int, help="CPU threads (default: all available)")
     init.add_argument("--force", action="store_true", help="replace existing output files")
+    init.add_argument(
+        "--dry-run", action="store_true", help="print the files, tensors and bytes; write nothing"
+    )
     init.add_argument("--scheduler", help=_SCHEDULER_HELP + "write each shard on a worker")
 
     verify = commands.add_parser("verify", help="regenerate a checkpoint and compare its bytes")

@@ -31,7 +31,16 @@ from typing import Any, NamedTuple, cast
 from . import dtypes, specs
 from .specs import DTYPES, ModelSpec, TensorSpec
 
-PRESETS: tuple[str, ...] = ("gpt2", "llama-3-8b", "llama-3.2-1b", "mistral-7b", "qwen2-0.5b")
+PRESETS: tuple[str, ...] = (
+    "gpt2",
+    "llama-3-8b",
+    "llama-3.1-8b-instruct",
+    "llama-3.1-70b",
+    "llama-3.1-405b",
+    "llama-3.2-1b",
+    "mistral-7b",
+    "qwen2-0.5b",
+)
 SUPPORTED_MODEL_TYPES = ("gpt2", "llama", "mistral", "qwen2")
 
 # The config classes' defaults (transformers 5.23) for the fields that shape the weights.
