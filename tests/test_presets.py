@@ -82,6 +82,58 @@ def test_llama_3_1_presets_published_fields(name):
     assert config["tie_word_embeddings"] is False
 
 
+# The non-shape fields of the older presets, as the published files have them.
+PUBLISHED = {
+    "gpt2": {"bos_token_id": 50256, "eos_token_id": 50256, "layer_norm_epsilon": 1e-05},
+    "llama-3-8b": {
+        "bos_token_id": 128000,
+        "eos_token_id": 128001,
+        "max_position_embeddings": 8192,
+        "rms_norm_eps": 1e-05,
+        "rope_scaling": None,
+        "rope_theta": 500000.0,
+        "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16",
+    },
+    "llama-3.2-1b": {
+        "bos_token_id": 128000,
+        "eos_token_id": 128001,
+        "max_position_embeddings": 131072,
+        "rms_norm_eps": 1e-05,
+        "rope_theta": 500000.0,
+        "tie_word_embeddings": True,
+        "torch_dtype": "bfloat16",
+    },
+    "mistral-7b": {
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "max_position_embeddings": 32768,
+        "rms_norm_eps": 1e-05,
+        "rope_theta": 10000.0,
+        "sliding_window": 4096,
+        "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16",
+    },
+    "qwen2-0.5b": {
+        "bos_token_id": 151643,
+        "eos_token_id": 151643,
+        "max_position_embeddings": 131072,
+        "rms_norm_eps": 1e-06,
+        "rope_theta": 1000000.0,
+        "sliding_window": 131072,
+        "use_sliding_window": False,
+        "tie_word_embeddings": True,
+        "torch_dtype": "bfloat16",
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_older_presets_published_fields(name):
+    config = preset_config(name)
+    assert {key: config.get(key) for key in PUBLISHED[name]} == PUBLISHED[name]
+
+
 # ---------------------------------------------------------------------------
 # --dry-run
 
