@@ -1,0 +1,357 @@
+"""fastinit.hf_record: specs recorded from transformers' own weight initialization.
+
+Each architecture is a tiny config (2 layers, hidden 32, vocab 128). The recorded spec
+must name exactly the tensors save_pretrained writes, load into from_pretrained with no
+missing or unexpected key, and give per-tensor statistics that match a real transformers
+initialization of the same config (fixed seeds; tolerances of 6 sigma from n).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+torch = pytest.importorskip("torch")
+
+import transformers  # noqa: E402
+from fastinit import checkpoint  # noqa: E402
+from fastinit.hf_configs import spec_from_config  # noqa: E402
+from fastinit.hf_record import spec_from_transformers  # noqa: E402
+from transformers.modeling_utils import remove_tied_weights_from_state_dict  # noqa: E402
+
+_DECODER = {
+    "vocab_size": 128,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 64,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "pad_token_id": 0,
+}
+CAUSAL = "AutoModelForCausalLM"
+CASES = {
+    "llama": ({**_DECODER, "model_type": "llama"}, CAUSAL),
+    "mistral": ({**_DECODER, "model_type": "mistral"}, CAUSAL),
+    "qwen2": ({**_DECODER, "model_type": "qwen2"}, CAUSAL),
+    "qwen3": ({**_DECODER, "model_type": "qwen3", "head_dim": 8}, CAUSAL),
+    "gemma3_text": ({**_DECODER, "model_type": "gemma3_text", "head_dim": 8}, CAUSAL),
+    "mixtral": (
+        {**_DECODER, "model_type": "mixtral", "num_local_experts": 4, "num_experts_per_tok": 2},
+        CAUSAL,
+    ),
+    "phi3": ({**_DECODER, "model_type": "phi3"}, CAUSAL),
+    "olmo2": ({**_DECODER, "model_type": "olmo2"}, CAUSAL),
+    "gpt_neox": ({**_DECODER, "model_type": "gpt_neox"}, CAUSAL),
+    "falcon": ({**_DECODER, "model_type": "falcon"}, CAUSAL),
+    "gpt2": (
+        {
+            "model_type": "gpt2",
+            "vocab_size": 128,
+            "n_embd": 32,
+            "n_layer": 2,
+            "n_head": 4,
+            "n_positions": 64,
+            "bos_token_id": 1,
+            "eos_token_id": 2,
+        },
+        CAUSAL,
+    ),
+    "bert": (
+        {
+            "model_type": "bert",
+            "vocab_size": 128,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 64,
+        },
+        "AutoModelForMaskedLM",
+    ),
+    "t5": (
+        {
+            "model_type": "t5",
+            "vocab_size": 128,
+            "d_model": 32,
+            "d_kv": 8,
+            "d_ff": 64,
+            "num_layers": 2,
+            "num_heads": 4,
+        },
+        "AutoModelForSeq2SeqLM",
+    ),
+    "vit": (
+        {
+            "model_type": "vit",
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "image_size": 32,
+            "patch_size": 8,
+            "num_labels": 3,
+        },
+        "AutoModelForImageClassification",
+    ),
+}
+
+
+def _hf_model(config: dict, model_class: str, *, meta: bool) -> torch.nn.Module:
+    fields = {key: value for key, value in config.items() if key != "model_type"}
+    hf_config = transformers.AutoConfig.for_model(config["model_type"], **fields)
+    auto = getattr(transformers, model_class)
+    if meta:
+        with torch.device("meta"):
+            return auto.from_config(hf_config)
+    torch.manual_seed(0)
+    return auto.from_config(hf_config)
+
+
+def _saved_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return remove_tied_weights_from_state_dict(model.state_dict(), model)
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def recorded(request, tmp_path_factory):
+    """(case, spec, checkpoint directory, the real model) for one architecture."""
+    config, model_class = CASES[request.param]
+    spec = spec_from_transformers(config, model_class=model_class, seed=5)
+    output = tmp_path_factory.mktemp(request.param)
+    checkpoint.write(spec, output)
+    real = _hf_model(config, model_class, meta=False)
+    return request.param, spec, output, real
+
+
+def test_names_and_shapes_are_what_save_pretrained_writes(recorded):
+    case, spec, _, _ = recorded
+    config, model_class = CASES[case]
+    meta = _hf_model(config, model_class, meta=True)
+    expected = {name: tuple(t.shape) for name, t in _saved_state(meta).items()}
+    assert {t.name: t.shape for t in spec.tensors} == expected
+    assert [t.name for t in spec.tensors] == list(expected)
+    assert all(t.dtype == "float32" for t in spec.tensors)
+
+
+def test_loads_with_from_pretrained_without_missing_or_unexpected_keys(recorded):
+    case, spec, output, _ = recorded
+    auto = getattr(transformers, CASES[case][1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model, info = auto.from_pretrained(output, output_loading_info=True)
+    assert not info["missing_keys"]
+    assert not info["unexpected_keys"]
+    assert not info["mismatched_keys"]
+    state = model.state_dict()
+    for tensor in spec.tensors:  # the loaded values are the written ones
+        if tensor.init == "zeros":
+            assert not state[tensor.name].any(), tensor.name
+
+
+def test_statistics_match_a_real_transformers_initialization(recorded):
+    case, spec, output, real = recorded
+    from safetensors.numpy import load_file
+
+    written: dict[str, np.ndarray] = {}
+    for path in sorted(output.glob("*.safetensors")):
+        written.update(load_file(path))
+    reference = {
+        name: t.detach().numpy().astype(np.float64) for name, t in _saved_state(real).items()
+    }
+    assert set(written) == set(reference)
+    for tensor in spec.tensors:
+        ours, theirs = written[tensor.name].astype(np.float64), reference[tensor.name]
+        where = f"{case}: {tensor.name} ({tensor.init} {tensor.params})"
+        assert ours.shape == theirs.shape, where
+        for row in tensor.zero_rows:  # zeroed padding rows, in both
+            assert not ours[row].any() and not theirs[row].any(), where
+        if tensor.init in ("zeros", "ones", "constant"):
+            np.testing.assert_array_equal(ours, theirs, err_msg=where)
+            continue
+        mask = np.ones(ours.shape[0], dtype=bool)
+        mask[list(tensor.zero_rows)] = False
+        ours, theirs = ours[mask].reshape(-1), theirs[mask].reshape(-1)
+        n = ours.size
+        assert np.count_nonzero(ours == 0) == np.count_nonzero(theirs == 0) == 0, where
+        sigma = max(theirs.std(), ours.std())
+        # The difference of two independent sample means / stds: sd sigma*sqrt(2/n) and
+        # at most sigma/sqrt(n) (kurtosis <= 3 for normal, uniform and truncated normals).
+        assert abs(ours.mean() - theirs.mean()) <= 6 * sigma * math.sqrt(2 / n), where
+        assert abs(ours.std() - theirs.std()) <= 6 * sigma / math.sqrt(n), where
+        assert ours.min() >= theirs.min() - 6 * sigma and ours.max() <= theirs.max() + 6 * sigma
+
+
+@pytest.mark.parametrize("case", ["llama", "mistral", "qwen2", "gpt2"])
+def test_recorded_spec_equals_the_hand_written_one(case):
+    config = CASES[case][0]
+    recorded = spec_from_transformers(config, seed=3)
+    written = spec_from_config(config, seed=3)
+    assert {t.name: t for t in recorded.tensors} == {t.name: t for t in written.tensors}
+    assert recorded.seed == written.seed and recorded.config == written.config
+
+
+def test_padding_rows_are_recorded_as_zero_rows():
+    spec = spec_from_transformers({**_DECODER, "model_type": "llama", "pad_token_id": 7})
+    (embedding,) = [t for t in spec.tensors if t.name == "model.embed_tokens.weight"]
+    assert embedding.zero_rows == (7,)
+    assert embedding.init == "normal" and embedding.params == {"mean": 0.0, "std": 0.02}
+
+
+def test_a_parameter_the_init_does_not_cover_is_refused_by_name(monkeypatch):
+    from transformers.models.llama import modeling_llama
+
+    original = modeling_llama.LlamaPreTrainedModel._init_weights
+
+    def skip_norms(self, module):
+        if not isinstance(module, modeling_llama.LlamaRMSNorm):
+            original(self, module)
+
+    monkeypatch.setattr(modeling_llama.LlamaPreTrainedModel, "_init_weights", skip_norms)
+    with pytest.raises(ValueError, match=r"'model\.layers\.0\.input_layernorm\.weight'.*no record"):
+        spec_from_transformers(CASES["llama"][0])
+
+
+def test_a_computed_value_is_refused_by_name():
+    config = {"model_type": "mamba", "vocab_size": 128, "hidden_size": 32, "state_size": 8}
+    with pytest.raises(ValueError, match=r"'backbone\.layers\.0\.mixer\.A_log'.*literal"):
+        spec_from_transformers({**config, "num_hidden_layers": 2})
+
+
+def test_recording_leaves_torch_and_transformers_as_they_were():
+    from transformers import initialization
+
+    table = dict(initialization.TORCH_INIT_FUNCTIONS)
+    methods = {name: getattr(torch.Tensor, name) for name in ("normal_", "copy_", "zero_")}
+    with pytest.raises(ValueError):
+        spec_from_transformers({"model_type": "mamba", "vocab_size": 64, "hidden_size": 16})
+    spec_from_transformers(CASES["llama"][0])
+    assert initialization.TORCH_INIT_FUNCTIONS == table
+    assert {name: getattr(torch.Tensor, name) for name in methods} == methods
+    assert torch.zeros(3).normal_().std() > 0  # the real methods again
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "match"),
+    [
+        ({"config": []}, TypeError, "config must be a JSON object"),
+        ({"config": {"vocab_size": 8}}, ValueError, "model_type"),
+        ({"config": {"model_type": "llama"}, "model_class": "Nope"}, ValueError, "model_class"),
+        ({"config": {"model_type": "llama"}, "dtype": "int8"}, ValueError, "dtype"),
+        ({"config": {"model_type": "llama"}, "seed": -1}, ValueError, "seed"),
+    ],
+)
+def test_bad_arguments_are_refused_by_name(arguments, error, match):
+    with pytest.raises(error, match=match):
+        spec_from_transformers(**arguments)
+
+
+class _ToyConfig(transformers.PretrainedConfig):
+    model_type = "fastinit_record_toy"
+
+    def __init__(self, width: int = 24, extra: bool = False, **kwargs) -> None:
+        self.width = width
+        self.extra = extra
+        super().__init__(**kwargs)
+
+
+class _ToyModel(transformers.PreTrainedModel):
+    """Every primitive the recorder maps, and (extra=True) a parameter no init covers."""
+
+    config_class = _ToyConfig
+
+    def __init__(self, config: _ToyConfig) -> None:
+        super().__init__(config)
+        width = config.width
+        self.glorot = torch.nn.Parameter(torch.empty(width, 2 * width))
+        self.glorot_n = torch.nn.Parameter(torch.empty(width, 2 * width))
+        self.he_uniform = torch.nn.Parameter(torch.empty(width, 3 * width))
+        self.he_normal = torch.nn.Parameter(torch.empty(2 * width, width, 3))
+        self.truncated = torch.nn.Parameter(torch.empty(width, width))
+        self.uniform = torch.nn.Parameter(torch.empty(width, width))
+        self.halves = torch.nn.Parameter(torch.empty(width))
+        self.filled = torch.nn.Parameter(torch.empty(width))
+        self.data_normal = torch.nn.Parameter(torch.empty(width, width))
+        self.copied = torch.nn.Parameter(torch.empty(width))
+        if config.extra:
+            self.forgotten = torch.nn.Parameter(torch.empty(width))
+        self.post_init()
+
+    def _init_weights(self, module: torch.nn.Module) -> None:
+        from transformers import initialization as init
+
+        if module is not self:
+            return
+        init.normal_(self.glorot, std=5.0)  # overwritten below: the last record wins
+        init.xavier_uniform_(self.glorot, gain=1.5)
+        init.xavier_normal_(self.glorot_n)
+        init.kaiming_uniform_(self.he_uniform, a=math.sqrt(5))
+        init.kaiming_normal_(self.he_normal, mode="fan_out", nonlinearity="relu")
+        init.trunc_normal_(self.truncated, std=0.5, a=-0.25, b=0.75)
+        init.uniform_(self.uniform, -0.3, 0.1)
+        init.constant_(self.halves, 0.5)
+        self.filled.data.fill_(-2.0)
+        self.data_normal.data.normal_(0.25, 0.125)
+        init.copy_(self.copied, torch.full((self.config.width,), 3.0))
+
+    def forward(self, x):  # pragma: no cover - never called
+        return x
+
+
+@pytest.fixture
+def toy_registered():
+    transformers.AutoConfig.register(_ToyConfig.model_type, _ToyConfig, exist_ok=True)
+    transformers.AutoModel.register(_ToyConfig, _ToyModel, exist_ok=True)
+
+
+def test_every_primitive_maps_to_its_fastinit_initializer(toy_registered, tmp_path):
+    config = {"model_type": _ToyConfig.model_type, "width": 24}
+    spec = spec_from_transformers(config, model_class="AutoModel", seed=1)
+    inits = {t.name: (t.init, t.params) for t in spec.tensors}
+    scaled = {"distribution": "uniform", "layout": "torch"}
+    assert inits == {
+        "glorot": ("variance_scaling", {"scale": 2.25, "mode": "fan_avg", **scaled}),
+        "glorot_n": (
+            "variance_scaling",
+            {"scale": 1.0, "mode": "fan_avg", "distribution": "normal", "layout": "torch"},
+        ),
+        "he_uniform": (
+            "variance_scaling",
+            {"scale": pytest.approx(1 / 3), "mode": "fan_in", **scaled},
+        ),
+        "he_normal": (
+            "variance_scaling",
+            {"scale": 2.0, "mode": "fan_out", "distribution": "normal", "layout": "torch"},
+        ),
+        "truncated": ("truncated_normal", {"mean": 0.0, "std": 0.5, "a": -0.25, "b": 0.75}),
+        "uniform": ("uniform", {"low": -0.3, "high": 0.1}),
+        "halves": ("constant", {"value": 0.5}),
+        "filled": ("constant", {"value": -2.0}),
+        "data_normal": ("normal", {"mean": 0.25, "std": 0.125}),
+        "copied": ("constant", {"value": 3.0}),
+    }
+    # The values: fastinit's against torch's, per tensor (6 sigma of n).
+    from safetensors.numpy import load_file
+
+    checkpoint.write(spec, tmp_path / "toy.safetensors")
+    written = load_file(tmp_path / "toy.safetensors")
+    torch.manual_seed(0)
+    real = _ToyModel(_ToyConfig(width=24))
+    for name, theirs in real.state_dict().items():
+        ours, theirs = written[name].astype(np.float64), theirs.numpy().astype(np.float64)
+        sigma, n = max(theirs.std(), ours.std()), ours.size
+        assert abs(ours.mean() - theirs.mean()) <= 6 * sigma * math.sqrt(2 / n) + 1e-7, name
+        assert abs(ours.std() - theirs.std()) <= 6 * sigma / math.sqrt(n) + 1e-7, name
+        if sigma == 0:
+            np.testing.assert_array_equal(ours, theirs, err_msg=name)
+
+
+def test_a_custom_parameter_without_init_is_refused_by_name(toy_registered):
+    config = {"model_type": _ToyConfig.model_type, "width": 8, "extra": True}
+    with pytest.raises(ValueError, match=r"tensor 'forgotten'.*no record"):
+        spec_from_transformers(config, model_class="AutoModel")
