@@ -223,3 +223,22 @@ def test_dry_run_refusals_are_the_write_refusals(tmp_path, capsys):
     assert cli.main(argv) == 2
     assert "max_shard_size" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_dry_run_refuses_what_the_write_refuses(tmp_path, capsys):
+    missing = tmp_path / "no-such-folder" / "out"
+    assert cli.main(["init", "--preset", "gpt2", "-o", str(missing), "--dry-run"]) == 2
+    assert f"directory {missing.parent} does not exist" in capsys.readouterr().err
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "model.safetensors").write_bytes(b"old")
+    assert cli.main(["init", "--preset", "gpt2", "-o", str(output), "--dry-run"]) == 2
+    assert "model.safetensors exists; pass --force" in capsys.readouterr().err
+    out = dry_run(capsys, "--preset", "gpt2", "-o", str(output), "--force")
+    assert "124,439,808 parameters" in out
+    assert [p.name for p in output.iterdir()] == ["model.safetensors"]
+    assert (output / "model.safetensors").read_bytes() == b"old"
+    single = tmp_path / "model.safetensors"
+    single.mkdir()
+    assert cli.main(["init", "--preset", "gpt2", "-o", str(single), "--dry-run"]) == 2
+    assert "is a directory" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import statistics
 import sys
 import time
@@ -149,6 +150,19 @@ def _dry_run(spec: specs.ModelSpec, args: argparse.Namespace) -> int:
     single = target.suffix == ".safetensors"
     limit = None if single else checkpoint.parse_size(args.max_shard_size)
     layouts = checkpoint.plan(spec, max_shard_size=limit, metadata=checkpoint.metadata_of(spec))
+    # The write's own refusals of its output, read-only: the dry run fails where it would.
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"directory {target.parent} does not exist")
+    checkpoint._check_place(target, single)
+    if not args.force:
+        directory = target.parent if single else target
+        names = [target.name] if single else [layout.name for layout in layouts]
+        if not single:
+            names += [checkpoint.INDEX_FILE, "config.json"]
+        existing = [directory / n for n in names if os.path.lexists(directory / n)]
+        existing += [] if single else checkpoint._checkpoint_files_in(directory)
+        if existing:
+            raise FileExistsError(f"{existing[0]} exists; pass --force to replace it")
     parameters = sum(math.prod(t.shape) for t in spec.tensors)
     total = sum(layout.size for layout in layouts)
     print(
