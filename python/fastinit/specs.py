@@ -528,9 +528,16 @@ def _itemsize(dtype: str) -> int:
     return int(dtypes.BY_NAME[dtype].numpy.itemsize)
 
 
-# The config builders, where users and docs have always found them. N.B. imported last:
-# hf_configs builds on the names above.
-from .hf_configs import PRESETS as PRESETS  # noqa: E402
-from .hf_configs import SUPPORTED_MODEL_TYPES as SUPPORTED_MODEL_TYPES  # noqa: E402
-from .hf_configs import preset_config as preset_config  # noqa: E402
-from .hf_configs import spec_from_config as spec_from_config  # noqa: E402
+# The config builders, where users and docs have always found them, looked up in
+# hf_configs on first use (it builds on this module, so importing it here would be a cycle).
+_FROM_HF_CONFIGS = frozenset(
+    {"PRESETS", "SUPPORTED_MODEL_TYPES", "preset_config", "spec_from_config"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_HF_CONFIGS:
+        from . import hf_configs
+
+        return getattr(hf_configs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
