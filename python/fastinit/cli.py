@@ -3,6 +3,7 @@
     fastinit init --preset llama-3-8b -o llama-3-8b-init        # sharded safetensors + index
     fastinit init --config config.json -o out --dtype bfloat16 --seed 7 --max-shard-size 5GB
     fastinit init --spec spec.json -o model.safetensors           # one file
+    fastinit init --config t5.json --model-class AutoModelForSeq2SeqLM -o t5-init
     fastinit init --preset llama-3.1-405b -o out --dry-run        # the files, nothing written
     fastinit verify llama-3-8b-init [--sample 64]                 # regenerate, compare bytes
     fastinit                         # sample: glorot_normal of a 4096 x 4096 weight, float32
@@ -106,10 +107,16 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    if args.preset is not None:
-        spec = hf_configs.spec_from_config(hf_configs.preset_config(args.preset), dtype=args.dtype)
-    elif args.config is not None:
-        spec = hf_configs.spec_from_config(specs.load_config(args.config), dtype=args.dtype)
+    if args.spec is not None and args.model_class is not None:
+        raise ValueError("--model-class applies to --config and --preset, not to --spec")
+    if args.preset is not None or args.config is not None:
+        model_class = hf_configs.check_model_class(args.model_class, argument="--model-class")
+        if args.preset is not None:
+            config = hf_configs.preset_config(args.preset)
+        else:
+            config = specs.load_config(args.config)
+        with _quiet_transformers():
+            spec = hf_configs.spec_for_config(config, model_class=model_class, dtype=args.dtype)
     else:
         spec = specs.load_spec(args.spec)
         if args.dtype is not None:
@@ -200,6 +207,24 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' logger at ERROR while it builds the meta model: its config checks warn
+    about running the model (token ids outside a tiny vocabulary, ...), not about the weights
+    written, and init's stderr is for fastinit's own errors."""
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        yield
+        return
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+
+
+@contextlib.contextmanager
 def _scheduler(address: str | None) -> Iterator[Any]:
     """--scheduler: a dask.distributed Client of that scheduler, else None (this process)."""
     if address is None:
@@ -227,8 +252,17 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--preset", help=f"an embedded model config: {', '.join(hf_configs.PRESETS)}"
     )
-    source.add_argument("--config", help="a Hugging Face config.json (llama, mistral, qwen2, gpt2)")
+    source.add_argument(
+        "--config",
+        help="a Hugging Face config.json: any model_type transformers knows (without "
+        "transformers: llama, mistral, qwen2, gpt2)",
+    )
     source.add_argument("--spec", help="a fastinit spec JSON (docs/spec.md)")
+    init.add_argument(
+        "--model-class",
+        help="the transformers auto class of --config/--preset (default AutoModelForCausalLM; "
+        "e.g. AutoModel, AutoModelForSeq2SeqLM, AutoModelForMaskedLM)",
+    )
     init.add_argument("-o", "--output", required=True, help="a directory, or a .safetensors file")
     init.add_argument("--dtype", help="float32, bfloat16, float16 or float64 for every tensor")
     init.add_argument("--seed", type=int, help="the global seed (default: the spec's, or 0)")

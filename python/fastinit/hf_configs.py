@@ -2,6 +2,7 @@
 
     spec = spec_from_config(json.load(open("config.json")))        # a Hugging Face config
     spec = spec_from_config(preset_config("llama-3-8b"), seed=7)   # an embedded config
+    spec = spec_for_config(config, model_class="AutoModel")          # any model_type
 
 spec_from_config mirrors transformers' own `_init_weights` for model_type llama,
 mistral, qwen2 (the *ForCausalLM models) and gpt2 (GPT2LMHeadModel): the tensor
@@ -18,6 +19,10 @@ dtype, nesting and config copy go through the spec document's own checks
 (specs.check_seed, check_dtype, check_depth, plain_config), and each distinct tensor
 through its sampler (specs.check_sampler). So a config yields exactly the spec whose
 document specs.spec_from_json would accept. docs/spec.md has the rules and presets.
+
+spec_for_config is the route `fastinit init --config/--preset` takes: the spec recorded
+from transformers' own init (hf_record) when transformers is installed, for any model_type
+and auto class; these hand-written builders without it (equal specs, tested).
 """
 
 from __future__ import annotations
@@ -40,6 +45,11 @@ PRESETS: tuple[str, ...] = (
     "llama-3.2-1b",
     "mistral-7b",
     "qwen2-0.5b",
+    # Model types only the recorded route (hf_record) builds; docs/spec.md has their sources.
+    "deepseek-v3",
+    "gemma-3-4b-it",
+    "mixtral-8x7b",
+    "qwen3-8b",
 )
 SUPPORTED_MODEL_TYPES = ("gpt2", "llama", "mistral", "qwen2")
 
@@ -76,6 +86,98 @@ _GPT2_ALIASES = {
     "n_head": "num_attention_heads",
     "n_layer": "num_hidden_layers",
 }
+
+
+DEFAULT_MODEL_CLASS = "AutoModelForCausalLM"
+HF_EXTRA_HINT = "install transformers: pip install 'fastinit[hf]'"
+# Config fields that multiply a model's modules: one past MAX_TENSORS cannot be a spec, and
+# would make the meta model build that many modules before the tensor limit could refuse it.
+_COUNT_FIELDS = (
+    "num_hidden_layers", "n_layer", "num_layers", "n_layers", "num_decoder_layers",
+    "encoder_layers", "decoder_layers", "num_local_experts", "n_routed_experts", "num_experts",
+)  # fmt: skip
+
+
+def _transformers_available() -> bool:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def check_model_class(model_class: str | None, *, argument: str = "model_class") -> str:
+    """The transformers auto class name to build (None -> DEFAULT_MODEL_CLASS), refused
+    naming `argument` unless it is a transformers class with from_config. Without
+    transformers only the default passes (the hand-written builders are causal LMs)."""
+    if model_class is None:
+        return DEFAULT_MODEL_CLASS
+    if not isinstance(model_class, str) or not model_class:
+        raise TypeError(f"{argument} must be a transformers class name, got {model_class!r}")
+    if not _transformers_available():
+        if model_class == DEFAULT_MODEL_CLASS:
+            return model_class
+        raise ValueError(f"{argument} {model_class!r} needs transformers; {HF_EXTRA_HINT}")
+    import transformers
+
+    if not hasattr(getattr(transformers, model_class, None), "from_config"):
+        raise ValueError(
+            f"{argument} must name a transformers class with from_config (e.g. "
+            f"AutoModelForCausalLM, AutoModel, AutoModelForSeq2SeqLM, AutoModelForMaskedLM, "
+            f"AutoModelForImageClassification), got {model_class!r}"
+        )
+    return model_class
+
+
+def spec_for_config(
+    config: Mapping[str, Any],
+    *,
+    model_class: str | None = None,
+    dtype: str | None = None,
+    seed: int = 0,
+) -> ModelSpec:
+    """The spec of `model_class.from_config(config).save_pretrained`, by the best route here
+    (what `fastinit init --config/--preset` uses).
+
+    With transformers installed: recorded from transformers' own weight initialization
+    (hf_record.spec_from_transformers) for any model_type it knows; model_class (a
+    transformers auto class name) defaults to AutoModelForCausalLM. For llama, mistral,
+    qwen2 and gpt2 with the default class, spec_from_config checks the config first (its
+    tensors counted and sized before any module is built, its errors naming the field);
+    the two routes give equal specs (tests/test_hf_record.py). Without transformers: the
+    hand-written builders (spec_from_config) for those four with the default class; any
+    other model_type or class is a ValueError naming it and the `hf` extra. The spec keeps
+    the config as given.
+    """
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a JSON object, got {type(config).__name__}")
+    specs.check_depth("config", config)
+    model_class = check_model_class(model_class)
+    model_type = config.get("model_type")
+    hand_written = model_type in SUPPORTED_MODEL_TYPES and model_class == DEFAULT_MODEL_CLASS
+    if hand_written:
+        written = spec_from_config(config, dtype=dtype, seed=seed)
+    if not _transformers_available():
+        if hand_written:
+            return written
+        raise ValueError(
+            f"config model_type {model_type!r} needs transformers (without it: "
+            f"{', '.join(SUPPORTED_MODEL_TYPES)}); {HF_EXTRA_HINT}"
+        )
+    for field in _COUNT_FIELDS:
+        count = config.get(field)
+        if type(count) is int and count > specs.MAX_TENSORS:
+            raise ValueError(
+                f"{model_type} config: {field} {count:,} makes more than {specs.MAX_TENSORS:,} "
+                f"tensors, the most a spec holds (fastinit.specs.MAX_TENSORS)"
+            )
+    from .hf_record import spec_from_transformers
+
+    recorded = spec_from_transformers(config, model_class=model_class, dtype=dtype, seed=seed)
+    # transformers may fill in nested fields of the config it was given (rope_scaling's
+    # rope_theta): the checkpoint's config.json is the user's.
+    return recorded._replace(config=specs.plain_config(config))
 
 
 def spec_from_config(
