@@ -210,3 +210,16 @@ def test_a_huge_layer_count_is_refused_before_any_module_is_built():
     config = {**QWEN3, "num_hidden_layers": 10**8}
     with pytest.raises(ValueError, match=r"qwen3 config: num_hidden_layers 100,000,000 makes"):
         hf_configs.spec_for_config(config)
+
+
+def test_the_recorded_route_neither_changes_nor_rewrites_the_config():
+    # transformers adds rope_theta into rope_scaling when it builds a config: the caller's
+    # dict must stay as it was, and the spec (so config.json) must keep it exactly.
+    from fastinit import hf_configs, hf_record
+
+    config = hf_configs.preset_config("llama-3.2-1b")
+    assert "rope_scaling" in config
+    before = json.loads(json.dumps(config))
+    spec = hf_record.spec_from_transformers(config)
+    assert config == before
+    assert spec.config == before

@@ -371,7 +371,9 @@ def spec_from_transformers(
     kept = cast("dict[str, Any]", specs.plain_config(config))
     import torch
 
-    model = _meta_model(kept, model_class)
+    # N.B. transformers writes into the dicts it is given (rope_scaling gains rope_theta):
+    # it gets a copy, and the spec keeps the config exactly as the caller gave it.
+    model = _meta_model(specs.plain_config(kept) or {}, model_class)
     saved = _saved_names(model)
     _untie(model)
     recorder = _Recorder(model)
