@@ -21,6 +21,7 @@ import transformers  # noqa: E402
 from fastinit import checkpoint  # noqa: E402
 from fastinit.hf_configs import spec_from_config  # noqa: E402
 from fastinit.hf_record import spec_from_transformers  # noqa: E402
+from fastinit.specs import ModelSpec  # noqa: E402
 from transformers.modeling_utils import remove_tied_weights_from_state_dict  # noqa: E402
 
 _DECODER = {
@@ -355,3 +356,68 @@ def test_a_custom_parameter_without_init_is_refused_by_name(toy_registered):
     config = {"model_type": _ToyConfig.model_type, "width": 8, "extra": True}
     with pytest.raises(ValueError, match=r"tensor 'forgotten'.*no record"):
         spec_from_transformers(config, model_class="AutoModel")
+
+
+# ---------------------------------------------------------------------------
+# The initial loss of a forward pass, against a transformers-initialized model.
+#
+# With the tiny configs' initializer_range 0.02 the logits are almost zero and every
+# model's loss is ln(vocab) to 0.1%, whatever its weights: a 2% comparison would pass
+# even for a checkpoint whose lm_head or final norm were all zeros. So these configs use
+# initializer_range 0.25 at width 64: the final norm makes each hidden state's RMS 1, so
+# the logits have std about 0.25 * sqrt(64) = 2 and the loss is ln(vocab) + ~2, some 22%
+# above ln(vocab). Within 2% of transformers' loss, fastinit's checkpoint then has the
+# logit scale (the lm_head / tied embedding std, the norms' ones or zeros, Gemma's
+# embedding scale) right to about 6%; zeroed logits (loss ln(vocab)) or a std off by
+# 10% fail. 8192 tokens keep the label-logit average's noise near 0.3%; the two
+# initializations' own draws differ by under 1% for these seeds.
+LOSS_VOCAB = 1024
+LOSS_CASES = sorted(case for case, (_, model_class) in CASES.items() if model_class == CAUSAL)
+
+
+def _loss_config(case: str) -> dict:
+    widths = {"n_embd": 64} if case == "gpt2" else {"hidden_size": 64, "intermediate_size": 128}
+    return {**CASES[case][0], **widths, "vocab_size": LOSS_VOCAB, "initializer_range": 0.25}
+
+
+def _loss(model: torch.nn.Module, tokens: torch.Tensor) -> float:
+    model.eval()  # no dropout
+    with torch.no_grad():
+        return float(model(input_ids=tokens, labels=tokens).loss)
+
+
+@pytest.mark.parametrize("case", LOSS_CASES)
+def test_initial_loss_is_within_2_percent_of_transformers(case, tmp_path):
+    config = _loss_config(case)
+    checkpoint.write(spec_from_transformers(config, seed=5), tmp_path, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = transformers.AutoModelForCausalLM.from_pretrained(tmp_path)
+    theirs = _hf_model(config, CAUSAL, meta=False)  # torch.manual_seed(0)
+    tokens = torch.randint(0, LOSS_VOCAB, (128, 64), generator=torch.Generator().manual_seed(1))
+    ours_loss, theirs_loss = _loss(ours, tokens), _loss(theirs, tokens)
+    assert abs(ours_loss - theirs_loss) <= 0.02 * theirs_loss, (ours_loss, theirs_loss)
+    # The comparison means something: both losses are far above ln(vocab), the loss of
+    # zero logits, by more than five times the 2% band.
+    floor = math.log(LOSS_VOCAB)
+    assert min(ours_loss, theirs_loss) - floor > 5 * 0.02 * theirs_loss, (ours_loss, floor)
+
+
+def test_the_initial_loss_comparison_catches_a_std_10_percent_low(tmp_path):
+    """The band above is narrow enough: llama's std-0.25 tensors drawn at 0.225 move the
+    loss by about 4% (every architecture above: 3.5% to 12%)."""
+    config = _loss_config("llama")
+    spec = spec_from_transformers(config, seed=5)
+    low = tuple(
+        t._replace(params={**t.params, "std": 0.225}) if t.params.get("std") == 0.25 else t
+        for t in spec.tensors
+    )
+    assert low != spec.tensors
+    checkpoint.write(ModelSpec(spec.seed, low, spec.config), tmp_path, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = transformers.AutoModelForCausalLM.from_pretrained(tmp_path)
+    theirs = _hf_model(config, CAUSAL, meta=False)
+    tokens = torch.randint(0, LOSS_VOCAB, (128, 64), generator=torch.Generator().manual_seed(1))
+    ours_loss, theirs_loss = _loss(ours, tokens), _loss(theirs, tokens)
+    assert abs(ours_loss - theirs_loss) > 0.02 * theirs_loss, (ours_loss, theirs_loss)
