@@ -17,6 +17,7 @@ pytest.importorskip("torch")
 import transformers  # noqa: E402
 from fastinit import cli, hf_configs  # noqa: E402
 from fastinit.hf_record import spec_from_transformers  # noqa: E402
+from test_hf_record import CASES as RECORDED  # noqa: E402
 
 _DECODER = {
     "vocab_size": 128,
@@ -40,32 +41,9 @@ CASES = {
         None,
         "AutoModelForCausalLM",
     ),
-    "bert": (
-        {
-            "model_type": "bert",
-            "vocab_size": 128,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "max_position_embeddings": 64,
-        },
-        "AutoModelForMaskedLM",
-        "AutoModelForMaskedLM",
-    ),
-    "t5": (
-        {
-            "model_type": "t5",
-            "vocab_size": 128,
-            "d_model": 32,
-            "d_kv": 8,
-            "d_ff": 64,
-            "num_layers": 2,
-            "num_heads": 4,
-        },
-        "AutoModelForSeq2SeqLM",
-        "AutoModelForSeq2SeqLM",
-    ),
+    # The recorder's own tiny encoder and encoder-decoder, loaded by the class they ask for.
+    "bert": (*RECORDED["bert"], RECORDED["bert"][1]),
+    "t5": (*RECORDED["t5"], RECORDED["t5"][1]),
 }
 
 
