@@ -21,6 +21,14 @@ the generator, as torch.nn.init's functions do. constant_, ones_, zeros_, eye_ a
 dirac_ accept seed/stream/generator for uniformity and ignore them; they also fill
 integer tensors, as torch's do.
 
+sparse_ zeroes ceil(sparsity * rows) elements of each column, as torch's does, at rows
+picked from the same seed and stream as its values (docs/stream.md, section 7) rather
+than from torch.randperm: reproducible, and the same for a shard as for the whole.
+torch.nn.init's deprecated names without the underscore (uniform, normal, constant,
+eye, dirac, xavier_*, kaiming_*, orthogonal, sparse) are here too: each warns with
+torch's FutureWarning, then calls the drop-in. calculate_gain raises what torch's
+raises, type for type, and refuses a NaN or infinite leaky_relu slope (ValueError).
+
 A tensor that is not contiguous is filled through one contiguous temporary (its
 logical row-major order defines the element indices). Meta tensors are left as they
 are, as torch.nn.init leaves them.
@@ -62,17 +70,29 @@ from .modules import Rule as Rule
 from .modules import init_module
 from .nn_init import (
     calculate_gain,
+    constant,
     constant_,
+    dirac,
     dirac_,
+    eye,
     eye_,
+    kaiming_normal,
     kaiming_normal_,
+    kaiming_uniform,
     kaiming_uniform_,
+    normal,
     normal_,
     ones_,
+    orthogonal,
     orthogonal_,
+    sparse,
+    sparse_,
     trunc_normal_,
+    uniform,
     uniform_,
+    xavier_normal,
     xavier_normal_,
+    xavier_uniform,
     xavier_uniform_,
     zeros_,
 )
@@ -90,11 +110,24 @@ __all__ = [
     "ones_",
     "orthogonal_",
     "reproducible",
+    "sparse_",
     "trunc_normal_",
     "uniform_",
     "xavier_normal_",
     "xavier_uniform_",
     "zeros_",
+    # torch.nn.init's deprecated aliases: each warns (FutureWarning) as torch's does
+    "constant",
+    "dirac",
+    "eye",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "normal",
+    "orthogonal",
+    "sparse",
+    "uniform",
+    "xavier_normal",
+    "xavier_uniform",
     "OverlappingTensorError",
     "UnsupportedTensorError",
 ]

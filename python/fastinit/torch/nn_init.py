@@ -6,6 +6,8 @@ The std or bound comes from torch's own fans and gains, so their errors (a bad m
 or nonlinearity, fewer than 2 dimensions) are torch's; every other refusal is
 fastinit's exception naming the drop-in's own argument, raised before a seed is drawn
 or anything is written (fastinit.torch's opening paragraph has the whole contract).
+Every name of torch.nn.init is here, the deprecated ones without the underscore too
+(they warn as torch's do); sparse_'s zeros come from the stream (docs/stream.md, 7).
 
 A DTensor (torch.distributed) is filled where it lies: fans, gains and bounds come
 from its GLOBAL shape, and each rank writes only its shard, with the bits the whole
@@ -20,12 +22,12 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 import warnings
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import ml_dtypes
+import numpy as np
 import torch
 
 from .. import _checks, fans, initializers, structured
@@ -63,6 +65,8 @@ Nonlinearity = Literal[
     "selu",
 ]
 FanMode = Literal["fan_in", "fan_out"]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 # The largest negative_slope whose square is a finite double (torch squares it).
 _LARGEST_SLOPE = math.sqrt(float(ml_dtypes.finfo("float64").max))
@@ -71,17 +75,29 @@ _LARGEST_SLOPE = math.sqrt(float(ml_dtypes.finfo("float64").max))
 def calculate_gain(nonlinearity: Nonlinearity, param: float | None = None) -> float:
     """Recommended gain for a nonlinearity, PyTorch's table (fastinit.calculate_gain).
 
-    Never inf or NaN: a non-finite slope is a ValueError; a slope whose square
-    overflows is an OverflowError naming param, as torch (which squares it) raises."""
-    if nonlinearity == "leaky_relu" and isinstance(param, numbers.Real):
+    Raises what torch.nn.init.calculate_gain raises, type for type: ValueError for an
+    unknown nonlinearity (any non-str included) and, for leaky_relu, for a param that is
+    neither None nor an int or float (a bool, a str, a list, a NumPy float32...);
+    OverflowError for a slope whose square overflows (torch squares it). One deliberate
+    difference: a NaN or infinite slope is a ValueError naming param, where torch returns
+    NaN or 0.0 (a gain of 0 or NaN would make every weight 0 or NaN)."""
+    if nonlinearity == "leaky_relu" and param is not None:
+        # torch's own rule: an int that is not a bool, or a float (subclasses included)
+        if isinstance(param, bool) or not isinstance(param, (int, float)):
+            raise ValueError(
+                "param (negative_slope) must be an int or a float (not a bool), got "
+                f"{type(param).__name__} {_checks.show(param):.40}"
+            )
         try:
             float(param) ** 2
         except OverflowError as error:
             raise OverflowError(
                 f"param (negative_slope) must be within +-{_LARGEST_SLOPE:.6g} "
-                f"(its square must be a finite float), got {param!r:.40}"
+                f"(its square must be a finite float), got {_checks.show(param):.40}"
             ) from error
-    fans.calculate_gain(nonlinearity, param)  # fastinit's checks, naming the argument
+        if not math.isfinite(param):
+            raise ValueError(f"param (negative_slope) must be finite, got {param!r}")
+    fans.calculate_gain(nonlinearity, param)  # fastinit's checks: ValueError for the rest
     return torch.nn.init.calculate_gain(nonlinearity, param)  # torch's value, to the last bit
 
 
@@ -361,3 +377,139 @@ def _orthogonal_shard(tensor: torch.Tensor, seed: int, gain: float, stream: int)
         view.copy_(full[0][region])
 
     return fill_dtensor(tensor, fill_box)
+
+
+def sparse_(
+    tensor: torch.Tensor,
+    sparsity: float,
+    std: float = 0.01,
+    generator: torch.Generator | None = None,
+    *,
+    seed: int | None = None,
+    stream: int | str | None = None,
+) -> torch.Tensor:
+    """A 2-D tensor of N(0, std²) values with ceil(sparsity * rows) zeros in each column,
+    as torch.nn.init.sparse_ (Martens 2010, "Deep learning via Hessian-free
+    optimization").
+
+    The values are fastinit.normal's for (shape, seed, stream). Which rows of a column
+    are zero comes from the same seed and stream too (docs/stream.md, section 7), where
+    torch takes them from torch.randperm on the default generator whatever `generator`
+    is: a shard or a slice of the tensor gets the same zeros as the whole. `sparsity`
+    must lie in [0, 1] (torch zeroes whole columns above 1 and a meaningless count of
+    rows below 0), `std` must be >= 0."""
+    if check_tensor(tensor).ndimension() != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    sparsity = _checks.check_real("sparsity", sparsity)
+    if not 0.0 <= sparsity <= 1.0:
+        raise ValueError(f"sparsity must be within [0, 1] (a fraction of rows), got {sparsity}")
+    std = _checks.check_real("std", std, nonnegative=True)
+    if skip(tensor):
+        return tensor
+    dtype = DTYPE_NAMES[tensor.dtype]
+    with blaming(f"std={std!r}"):
+        check_representable(dtype, std=std)
+        initializers.normal((0,), 0, std=std, dtype=dtype)  # the checks only
+    rows = tensor.shape[0]
+    num_zeros = math.ceil(sparsity * rows)  # torch's count, to the row
+    stream = stream_of(stream)
+    seed = seed_of(seed, generator)
+    return write(tensor, _sparse, seed, num_zeros, std, stream=stream)
+
+
+# Columns per step of the zero pattern: bounds its temporaries (9 bytes per element).
+_PATTERN_ELEMENTS = 1 << 22
+
+
+def _sparse(
+    shape: tuple[int, int],
+    seed: int,
+    num_zeros: int,
+    std: float,
+    *,
+    dtype: str,
+    out: Any,
+    stream: int,
+    region: tuple[slice, slice] | None = None,
+) -> Any:
+    """sparse_'s values for full[region] into `out` (a torch tensor of the region's shape
+    and `dtype`): fastinit.normal's, then 0 at the rows _zero_rows picks."""
+    initializers.normal(shape, seed, std=std, dtype=dtype, stream=stream, out=out, region=region)
+    rows, cols = shape
+    if region is None:
+        region = (slice(0, rows), slice(0, cols))
+    (r0, r1, _), (c0, c1, _) = region[0].indices(rows), region[1].indices(cols)
+    if num_zeros == 0 or r1 <= r0 or c1 <= c0:
+        return out
+    if num_zeros >= rows:
+        out.zero_()
+        return out
+    keys = _keys(shape, seed, stream, c0, c1)
+    step = max(1, _PATTERN_ELEMENTS // rows)
+    for start in range(0, c1 - c0, step):
+        zero = _zero_rows(keys[:, start : start + step], num_zeros)[r0:r1]
+        out[:, start : start + step].masked_fill_(torch.from_numpy(zero).to(out.device), 0)
+    return out
+
+
+def _keys(shape: tuple[int, int], seed: int, stream: int, c0: int, c1: int) -> Any:
+    """The keys of columns c0 .. c1 - 1 of a (rows, cols) sparse_ tensor, (rows, c1 - c0)
+    uint32: element (r, c)'s key is word rows*cols + r*cols + c of the stream (the values
+    take words 0 .. rows*cols - 1), docs/stream.md section 7."""
+    rows, cols = shape
+    width = c1 - c0
+    first = rows * cols + c0  # the word of element (0, c0)'s key
+    if cols <= 4 * width:  # one run of words through all rows, at most 4x the keys
+        run = initializers.random_bits((rows - 1) * cols + width, seed, stream=stream, offset=first)
+        return np.lib.stride_tricks.as_strided(
+            run, (rows, width), (cols * run.itemsize, run.itemsize), writeable=False
+        )
+    keys = np.empty((rows, width), dtype=np.uint32)  # a narrow band: one run per row
+    for row in range(rows):
+        keys[row] = initializers.random_bits(width, seed, stream=stream, offset=first + row * cols)
+    return keys
+
+
+def _zero_rows(keys: Any, num_zeros: int) -> Any:
+    """True at the num_zeros rows of each column of `keys` (rows, width) with the
+    smallest (key, row): a bool array of the same shape."""
+    rows = keys.shape[0]
+    # (key, row) as one uint64 per element: distinct, so the num_zeros-th smallest of a
+    # column bounds exactly num_zeros of them.
+    order = (keys.T.astype(np.uint64) << np.uint64(32)) | np.arange(rows, dtype=np.uint64)
+    kth = np.partition(order, num_zeros - 1, axis=1)[:, num_zeros - 1 : num_zeros]
+    return np.ascontiguousarray((order <= kth).T)
+
+
+# torch.nn.init's deprecated names without the trailing underscore, kept "for backward
+# compatibility": each warns as torch's does (FutureWarning, torch's words, so that the
+# filters that silence torch's warning silence this one) and calls the drop-in.
+def _deprecated(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    new_name = function.__name__
+    old_name = new_name[:-1]
+
+    @functools.wraps(function)
+    def deprecated(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        warnings.warn(
+            f"`nn.init.{old_name}` is now deprecated in favor of `nn.init.{new_name}`.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return function(*args, **kwargs)
+
+    deprecated.__name__ = deprecated.__qualname__ = old_name
+    deprecated.__doc__ = f"Deprecated (as in torch.nn.init): warns, then calls {new_name}."
+    return deprecated
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)
