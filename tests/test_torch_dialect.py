@@ -203,6 +203,20 @@ def test_keys_of_a_band_and_of_whole_rows_are_the_stream_words():
         assert np.array_equal(nn_init._keys(shape, SEED, 3, c0, c1), words[:, c0:c1])
 
 
+def test_tied_keys_go_to_the_lower_rows():
+    # Ties of 32-bit keys are rare (2^-32 per pair); small keys force them here.
+    keys = np.array([[5], [3], [5], [5], [1]], dtype=np.uint32)
+    assert np.flatnonzero(nn_init._zero_rows(keys, 3)[:, 0]).tolist() == [0, 1, 4]
+    rng = np.random.default_rng(1)
+    keys = rng.integers(0, 4, size=(9, 500)).astype(np.uint32)
+    for num_zeros in (1, 4, 8):
+        expected = np.zeros(keys.shape, dtype=bool)
+        for c in range(keys.shape[1]):
+            ranked = sorted(range(9), key=lambda r: (int(keys[r, c]), r))
+            expected[ranked[:num_zeros], c] = True
+        assert np.array_equal(nn_init._zero_rows(keys, num_zeros), expected)
+
+
 @pytest.mark.parametrize(
     "view",
     [lambda base: base.T, lambda base: base[:, ::2], lambda base: base[3:, 5:]],
