@@ -412,18 +412,38 @@ def test_import_fastinit_does_not_import_keras():
 
 
 def test_jax_backend_gives_the_same_bits():
+    """On JAX, plain and under a ModelParallel distribution (4 CPU devices), both ways
+    Keras initializes a sharded variable: values then sharding, or the initializer under
+    jax.jit with out_shardings (for large variables; forced here)."""
     pytest.importorskip("jax")
-    code = (
-        "import fastinit, fastinit.keras as fk, keras, numpy as np\n"
-        "layer = keras.layers.Dense(8, kernel_initializer=fk.LecunNormal(seed=3))\n"
-        "layer.build((None, 5))\n"
-        "want = fastinit.lecun_normal((5, 8), 3, layout='keras')\n"
-        "got = np.asarray(layer.kernel.value)\n"
-        "print(keras.backend.backend(), got.dtype, np.array_equal(got.view(np.uint32), "
-        "want.view(np.uint32)))\n"
-    )
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    code = """
+import fastinit, fastinit.keras as fk, keras, numpy as np
+from keras.src.backend.jax import core
+want = fastinit.lecun_normal((16, 8), 3, layout="keras")
+def kernel(name):
+    layer = keras.layers.Dense(8, kernel_initializer=fk.LecunNormal(seed=3), name=name)
+    layer.build((None, 16))
+    value = layer.kernel.value
+    return np.array_equal(np.asarray(value).view(np.uint32), want.view(np.uint32)), value
+same, value = kernel("plain")
+print(keras.backend.backend(), value.dtype, same)
+mesh = keras.distribution.DeviceMesh((2, 2), ["a", "b"], keras.distribution.list_devices())
+layouts = keras.distribution.LayoutMap(mesh)
+layouts["sharded.*kernel"] = ("a", "b")
+keras.distribution.set_distribution(keras.distribution.ModelParallel(layout_map=layouts))
+same, value = kernel("sharded")
+print(same, len(value.addressable_shards))
+core.should_shard_at_init = lambda layout, shape: True
+same, value = kernel("sharded_jit")
+print(same, len(value.addressable_shards))
+"""
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+    }
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
-    assert result.stdout.split() == ["jax", "float32", "True"]
+    assert result.stdout.split() == ["jax", "float32", "True", "True", "4", "True", "4"]

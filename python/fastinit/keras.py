@@ -30,7 +30,10 @@ Values. `init(shape, dtype)` computes `fastinit.<sampler>(shape, seed, ..., dtyp
 stream=stream)` on the host and returns it as a backend tensor with
 `keras.ops.convert_to_tensor`: bit for bit the NumPy call's values, on every backend and
 device. That conversion is the one copy (host to device; on the PyTorch CPU backend the
-tensor shares the NumPy array's memory). dtype is Keras's name (None: keras.config.floatx());
+tensor shares the NumPy array's memory). Under a keras.distribution (JAX) Keras shards the
+values itself; for variables it deems large it calls the initializer under jax.jit with
+out_shardings, where the host values enter the program as a constant: the same values,
+at the cost of that constant. dtype is Keras's name (None: keras.config.floatx());
 float32, float64, float16 and bfloat16 are computed, other dtypes refused.
 
 Seeds, as Keras 3 with an int seed: the same values at every call with the same shape.
