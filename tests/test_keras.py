@@ -264,6 +264,9 @@ def test_serialization_round_trip():
         ):
             assert type(copy) is type(init)
             assert same_bits(copy((6, 10)), numpy(init((6, 10)))), name
+        assert type(keras.initializers.get(f"fastinit>{name}")) is type(init)
+    dense = keras.layers.Dense(3, kernel_initializer="fastinit>HeNormal")
+    assert type(dense.kernel_initializer) is fk.HeNormal
 
 
 def test_config_of_keras_arguments():

@@ -63,7 +63,8 @@ Serialization. The classes are registered with Keras under the package "fastinit
 (registered names "fastinit>GlorotUniform", ...): `keras.saving.serialize_keras_object`,
 `deserialize_keras_object`, `keras.initializers.get(config)` and `model.save(...)` /
 `keras.saving.load_model(...)` round-trip them, the config holding `stream` beside
-Keras's keys. Loading needs `import fastinit.keras` first (it registers them).
+Keras's keys, and a layer takes the name as a string (kernel_initializer="fastinit>HeNormal",
+unseeded). Loading needs `import fastinit.keras` first (it registers them).
 
 keras is imported by this module only; `import fastinit` never imports it.
 """
