@@ -88,6 +88,30 @@ CASES = {
         },
         "AutoModelForSeq2SeqLM",
     ),
+    # State-space models: A_log a computed literal, the dt bias a computed random value.
+    "mamba": (
+        {
+            "model_type": "mamba",
+            "vocab_size": 128,
+            "hidden_size": 32,
+            "state_size": 8,
+            "num_hidden_layers": 2,
+        },
+        CAUSAL,
+    ),
+    "mamba2": (
+        {
+            "model_type": "mamba2",
+            "vocab_size": 128,
+            "hidden_size": 32,
+            "state_size": 8,
+            "num_hidden_layers": 2,
+            "num_heads": 4,
+            "head_dim": 16,
+            "n_groups": 1,
+        },
+        CAUSAL,
+    ),
     "vit": (
         {
             "model_type": "vit",
@@ -218,23 +242,65 @@ def test_a_parameter_the_init_does_not_cover_is_refused_by_name(monkeypatch):
         spec_from_transformers(CASES["llama"][0])
 
 
-def test_a_computed_value_is_refused_by_name():
-    config = {"model_type": "mamba", "vocab_size": 128, "hidden_size": 32, "state_size": 8}
-    with pytest.raises(ValueError, match=r"'backbone\.layers\.0\.mixer\.A_log'.*literal"):
-        spec_from_transformers({**config, "num_hidden_layers": 2})
+def test_computed_values_become_a_literal_and_formulas():
+    """Mamba's A_log (log of 1..state_size in every row) is kept as one row, exactly the
+    float32 values torch computes; its dt bias is the inverse softplus of a log-uniform dt
+    on [time_step_min, time_step_max], recognized from the probe draws (floor below them);
+    rescale_prenorm_residual's `out_proj.weight /= sqrt(n_layer)` scales kaiming's 1/3.
+    (Not in CASES: transformers' from_pretrained divides the loaded out_proj again.)"""
+    spec = spec_from_transformers({**CASES["mamba"][0], "rescale_prenorm_residual": True})
+    tensors = {t.name: t for t in spec.tensors}
+    a_log = tensors["backbone.layers.1.mixer.A_log"]
+    expected = torch.log(torch.arange(1, 9, dtype=torch.float32)).double().tolist()
+    assert (a_log.init, a_log.params, a_log.shape) == ("constant", {"value": expected}, (64, 8))
+    bias = tensors["backbone.layers.0.mixer.dt_proj.bias"]
+    assert (bias.init, bias.params) == ("inverse_softplus_log_uniform", {"low": 1e-3, "high": 0.1})
+    out = tensors["backbone.layers.0.mixer.out_proj.weight"]
+    assert out.params["scale"] == pytest.approx(1 / 3 / 2)
 
 
-def test_recording_leaves_torch_and_transformers_as_they_were():
+@pytest.mark.parametrize(("dtype", "kept"), [("float16", True), ("bfloat16", False)])
+def test_keep_in_fp32_modules_stay_float32_as_transformers_loads_them(dtype, kept, tmp_path):
+    """T5's `wo` (_keep_in_fp32_modules) is float32 in a float16 checkpoint only, the dtype
+    from_pretrained(dtype=...) gives it: so no value is rounded through float16 first."""
+    config, model_class = CASES["t5"]
+    spec = spec_from_transformers(config, model_class=model_class, dtype=dtype)
+    dtypes = {t.name: t.dtype for t in spec.tensors}
+    wo = [name for name in dtypes if name.endswith(".wo.weight")]
+    assert wo and all(dtypes[name] == ("float32" if kept else dtype) for name in wo)
+    assert {dtypes[name] for name in dtypes if name not in wo} == {dtype}
+    checkpoint.write(spec, tmp_path, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = transformers.AutoModelForSeq2SeqLM.from_pretrained(
+            tmp_path, dtype=getattr(torch, dtype)
+        )
+    loaded = {name: str(t.dtype).removeprefix("torch.") for name, t in model.state_dict().items()}
+    assert all(loaded[name] == dtypes[name] for name in dtypes)
+
+
+def test_a_random_value_fitting_no_formula_is_refused_by_name(toy_registered):
+    config = {"model_type": _ToyConfig.model_type, "width": 8, "squared": True}
+    with pytest.raises(ValueError, match=r"tensor 'squared'.*none of fastinit\.computed"):
+        spec_from_transformers(config, model_class="AutoModel")
+
+
+def test_recording_leaves_torch_and_transformers_as_they_were(toy_registered):
     from transformers import initialization
 
     table = dict(initialization.TORCH_INIT_FUNCTIONS)
-    methods = {name: getattr(torch.Tensor, name) for name in ("normal_", "copy_", "zero_")}
+    names = ("normal_", "uniform_", "copy_", "zero_", "div_", "__itruediv__", "__mul__")
+    methods = {name: getattr(torch.Tensor, name) for name in names}
+    factories = {name: getattr(torch, name) for name in ("rand", "arange", "empty_like")}
+    config = {"model_type": _ToyConfig.model_type, "width": 8, "squared": True}
     with pytest.raises(ValueError):
-        spec_from_transformers({"model_type": "mamba", "vocab_size": 64, "hidden_size": 16})
-    spec_from_transformers(CASES["llama"][0])
+        spec_from_transformers(config, model_class="AutoModel")
+    spec_from_transformers(CASES["mamba"][0])
     assert initialization.TORCH_INIT_FUNCTIONS == table
     assert {name: getattr(torch.Tensor, name) for name in methods} == methods
+    assert {name: getattr(torch, name) for name in factories} == factories
     assert torch.zeros(3).normal_().std() > 0  # the real methods again
+    assert torch.arange(3, device="meta").device.type == "meta"
 
 
 @pytest.mark.parametrize(
@@ -255,9 +321,12 @@ def test_bad_arguments_are_refused_by_name(arguments, error, match):
 class _ToyConfig(transformers.PretrainedConfig):
     model_type = "fastinit_record_toy"
 
-    def __init__(self, width: int = 24, extra: bool = False, **kwargs) -> None:
+    def __init__(
+        self, width: int = 24, extra: bool = False, squared: bool = False, **kwargs
+    ) -> None:
         self.width = width
         self.extra = extra
+        self.squared = squared
         super().__init__(**kwargs)
 
 
@@ -279,8 +348,14 @@ class _ToyModel(transformers.PreTrainedModel):
         self.filled = torch.nn.Parameter(torch.empty(width))
         self.data_normal = torch.nn.Parameter(torch.empty(width, width))
         self.copied = torch.nn.Parameter(torch.empty(width))
+        self.literal = torch.nn.Parameter(torch.empty(width, 2, 3))
+        self.log_uniform = torch.nn.Parameter(torch.empty(width))
+        self.divided = torch.nn.Parameter(torch.empty(width, width))
+        self.halved = torch.nn.Parameter(torch.empty(width, width))
         if config.extra:
             self.forgotten = torch.nn.Parameter(torch.empty(width))
+        if config.squared:
+            self.squared = torch.nn.Parameter(torch.empty(width))
         self.post_init()
 
     def _init_weights(self, module: torch.nn.Module) -> None:
@@ -299,6 +374,17 @@ class _ToyModel(transformers.PreTrainedModel):
         self.filled.data.fill_(-2.0)
         self.data_normal.data.normal_(0.25, 0.125)
         init.copy_(self.copied, torch.full((self.config.width,), 3.0))
+        device = self.literal.device  # meta while recording: evaluated on the CPU
+        steps = torch.arange(3, dtype=torch.float32, device=device) * 0.5 - 0.25
+        init.copy_(self.literal, steps.expand(self.config.width, 2, 3))
+        draws = torch.empty(self.config.width, device=device).uniform_(0.5, 2.0)
+        init.copy_(self.log_uniform, draws.log_())
+        init.normal_(self.divided, std=0.5)
+        self.divided /= 4
+        init.uniform_(self.halved, -1.0, 1.0)
+        init.copy_(self.halved, self.halved * 0.5)
+        if self.config.squared:
+            init.copy_(self.squared, torch.rand(self.config.width, device=device) ** 2)
 
     def forward(self, x):  # pragma: no cover - never called
         return x
@@ -335,6 +421,10 @@ def test_every_primitive_maps_to_its_fastinit_initializer(toy_registered, tmp_pa
         "filled": ("constant", {"value": -2.0}),
         "data_normal": ("normal", {"mean": 0.25, "std": 0.125}),
         "copied": ("constant", {"value": 3.0}),
+        "literal": ("constant", {"value": [-0.25, 0.25, 0.75]}),
+        "log_uniform": ("log_of_uniform", {"low": 0.5, "high": 2.0}),
+        "divided": ("normal", {"mean": 0.0, "std": 0.125}),
+        "halved": ("uniform", {"low": -0.5, "high": 0.5}),
     }
     # The values: fastinit's against torch's, per tensor (6 sigma of n).
     from safetensors.numpy import load_file
@@ -376,7 +466,11 @@ LOSS_CASES = sorted(case for case, (_, model_class) in CASES.items() if model_cl
 
 
 def _loss_config(case: str) -> dict:
-    widths = {"n_embd": 64} if case == "gpt2" else {"hidden_size": 64, "intermediate_size": 128}
+    widths = {"hidden_size": 64, "intermediate_size": 128}
+    if case == "gpt2":
+        widths = {"n_embd": 64}
+    elif case.startswith("mamba"):
+        widths = {"hidden_size": 64, "head_dim": 32} if case == "mamba2" else {"hidden_size": 64}
     return {**CASES[case][0], **widths, "vocab_size": LOSS_VOCAB, "initializer_range": 0.25}
 
 

@@ -10,6 +10,7 @@ JAX and PyTorch.
 import importlib.metadata
 
 from ._core import philox4x32
+from .computed import inverse_softplus_log_uniform, log_of_uniform
 from .cuda import CudaArray, cuda_available, cuda_status
 from .dlpack import as_dlpack
 from .fans import calculate_gain, compute_fans
@@ -57,10 +58,12 @@ __all__ = [
     "he_normal",
     "he_uniform",
     "identity",
+    "inverse_softplus_log_uniform",
     "kaiming_normal",
     "kaiming_uniform",
     "lecun_normal",
     "lecun_uniform",
+    "log_of_uniform",
     "normal",
     "ones",
     "orthogonal",

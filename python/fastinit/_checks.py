@@ -231,6 +231,40 @@ def check_constant(value: Any, dtype: np.dtype) -> float:
     return value
 
 
+def check_constant_array(value: Any, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """The `value` of a constant given as an array-like: real numbers (not bool, not
+    complex), each finite and within what `dtype` holds once rounded into it, in an array
+    that broadcasts to `shape` by NumPy's rule; returned as float64."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"value must be a real number or an array-like of them: {error}") from None
+    if array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"value must be a real number or an array-like of real numbers, got {array.dtype} "
+            f"elements ({type(value).__name__})"
+        )
+    values = array.astype(np.float64)
+    if array.dtype.kind in "iu" and not np.array_equal(values.astype(array.dtype), array):
+        raise OverflowError("value: an integer element is beyond float64's exact range")
+    if not np.isfinite(values).all():
+        raise ValueError("value must hold only finite numbers")
+    try:
+        np.broadcast_shapes(values.shape, shape)
+        broadcasts = np.broadcast_shapes(values.shape, shape) == shape
+    except ValueError:
+        broadcasts = False
+    if not broadcasts:
+        raise ValueError(
+            f"value of shape {values.shape} does not broadcast to the shape {shape} "
+            "(NumPy's rule: trailing axes equal or 1)"
+        )
+    if values.size:
+        reach = float(np.abs(values).max())
+        check_representable(reach, dtype, {"value": reach}, in_float32=False)
+    return values
+
+
 def check_representable(
     reach: float, dtype: np.dtype, arguments: dict[str, Any], *, in_float32: bool = True
 ) -> None:

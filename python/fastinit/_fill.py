@@ -86,6 +86,12 @@ def random_words(request: Request, offset: int) -> Any:
     return sample(request, _WORDS, None, offset)
 
 
+def region_words(request: Request) -> Any:
+    """The stream words of the request's region (word i for element i of the full
+    tensor), as uint32 on the host: what a value computed from them starts from."""
+    return sample(request._replace(dtype=_UINT32, device=None), _WORDS, None)
+
+
 def fill_flat(
     out: np.ndarray, params: Any, seed: int, stream: int, first: int, threads: int
 ) -> None:
@@ -215,9 +221,8 @@ def write_values(
     target = _cuda_target(out, device, shape, dtype)
     try:
         if math.prod(shape):
-            _core.cuda_copy_to_device(
-                target.memory, target.stream, int(output_type(dtype)), compute()
-            )
+            values = np.ascontiguousarray(compute(), dtype=dtype)
+            _core.cuda_copy_to_device(target.memory, target.stream, int(output_type(dtype)), values)
     finally:
         target.release()
     return target.result
@@ -237,6 +242,18 @@ def round_once(value: float, dtype: np.dtype) -> Any:
         toward = np.float32(np.inf if value > float(narrow) else -np.inf)
         narrow = np.nextafter(narrow, toward)
     return dtype.type(narrow)
+
+
+def round_all(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """round_once of every element of a float64 array (bfloat16 through float32 rounded
+    to odd, so that the second rounding is exact)."""
+    if dtype != np.dtype(ml_dtypes.bfloat16):
+        return values.astype(dtype)
+    narrow = values.astype(np.float32)
+    inexact = (narrow.astype(np.float64) != values) & ((narrow.view(np.uint32) & 1) == 0)
+    toward = np.where(values > narrow, np.float32(np.inf), np.float32(-np.inf))
+    narrow[inexact] = np.nextafter(narrow[inexact], toward[inexact])
+    return narrow.astype(dtype)
 
 
 # ---------------------------------------------------------------------------

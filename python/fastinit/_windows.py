@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _checks, _fill, initializers, runtime
+from . import _checks, _fill, computed, initializers, runtime
 from ._format import FileLayout
 from .specs import TensorSpec
 from .streams import stream_id
@@ -42,13 +42,24 @@ DIRECT_IO = True  # write with O_DIRECT where the file system allows it (else mm
 class Prepared(NamedTuple):
     """What fills a tensor anywhere: computed once per tensor, not per window."""
 
-    params: Any  # a _core.Params, or the float every element holds (exactly a dtype value)
+    # A _core.Params; the float every element holds (exactly a dtype value); a constant's
+    # literal array (rounded into dtype, as many axes as the tensor); or a computed.Formula.
+    params: Any
     stream: int  # stream_id(tensor.name)
 
 
 def prepare(tensor: TensorSpec) -> Prepared:
-    params = initializers.parameters(tensor.init, tensor.shape, tensor.dtype, tensor.params)
-    return Prepared(params, stream_id(tensor.name))
+    init, params = tensor.init, tensor.params
+    stream = stream_id(tensor.name)
+    if init in computed.FORMULAS:
+        return Prepared(computed.FORMULAS[init](**params), stream)
+    value = params.get("value")
+    if init == "constant" and isinstance(value, (list, tuple)):
+        dtype = _checks.check_dtype(tensor.dtype)
+        literal = _checks.check_constant_array(value, dtype, tensor.shape)
+        literal = literal.reshape((1,) * (len(tensor.shape) - literal.ndim) + literal.shape)
+        return Prepared(np.ascontiguousarray(_fill.round_all(literal, dtype)), stream)
+    return Prepared(initializers.parameters(init, tensor.shape, tensor.dtype, params), stream)
 
 
 def fill_piece(
@@ -62,12 +73,37 @@ def fill_piece(
     """The tensor's flat elements [first, first + view.size) into the 1-D `view`: its
     initializer's values at those indices, then its zero_rows. Every piece of every
     window, and every chunk verify regenerates, is made here (tests patch it)."""
-    if isinstance(prepared.params, float):  # zeros, ones, constant
-        view[...] = prepared.params
+    params = prepared.params
+    if isinstance(params, float):  # zeros, ones, constant
+        view[...] = params
+    elif isinstance(params, np.ndarray):  # a constant's literal, broadcast
+        view[...] = params.reshape(-1)[_literal_index(tensor.shape, params.shape, first, view.size)]
+    elif isinstance(params, computed.Formula):
+        words = initializers.random_bits(
+            view.size, seed, stream=prepared.stream, offset=first, threads=threads
+        )
+        view[...] = computed.evaluate(params, words, view.dtype)
     else:
         _fill.fill_flat(view, prepared.params, seed, prepared.stream, first, threads)
     for begin, end in zeroed_spans(tensor.shape, tensor.zero_rows, first, first + view.size):
         view[begin - first : end - first] = 0
+
+
+def _literal_index(
+    shape: tuple[int, ...], literal: tuple[int, ...], first: int, count: int
+) -> np.ndarray:
+    """For the flat elements first .. first + count - 1 of a tensor of `shape`, the flat
+    index of the element of a C-contiguous `literal` (as many axes, each the same size
+    or 1) that broadcasting gives each of them."""
+    flat = np.arange(first, first + count, dtype=np.int64)
+    source = np.zeros(count, dtype=np.int64)
+    stride = 1
+    for size, literal_size in zip(reversed(shape), reversed(literal), strict=True):
+        flat, position = np.divmod(flat, size)
+        if literal_size != 1:
+            source += position * stride
+        stride *= literal_size
+    return source
 
 
 def zeroed_spans(

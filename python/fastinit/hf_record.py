@@ -21,11 +21,20 @@ Rules (chosen here; docs/spec.md is the reference for the spec itself):
   as torch's); xavier_*/kaiming_* -> variance_scaling with scale = gain^2, the same mode
   (xavier: fan_avg) and layout "torch" (torch's fans: dim 1 x receptive field in, dim 0
   x receptive field out).
-- A value the model computes (copy_) is kept only when it is one constant (evaluated on
-  the CPU when its source is a CPU tensor); a spec cannot hold a literal array today, so
-  any other computed value (Mamba's A_log, dt_proj.bias) is refused naming the tensor.
-  So are eye_, dirac_, orthogonal_ and sparse_ (not in specs.INITIALIZERS), a partial
-  write that is not a zeroed row, a non-floating tensor, and a tensor with no record.
+- A value the model computes (copy_) is evaluated on the CPU: the tensor factories it
+  calls with the meta device make CPU tensors, and torch.rand / uniform_ on its own
+  scratch tensors hand out known probe draws. Recorded twice with different probes,
+  a value the same both times is a literal (`constant` with the smallest array that
+  broadcasts back to it: Mamba's A_log); one that changes must fit a formula of
+  fastinit.computed at the probe's draws (the dt bias; Qwen3-Next's A_log), else it
+  is refused naming the tensor. In-place scalings (`p /= k`, `copy_(p, p / k)`) scale
+  the recorded initializer.
+- eye_, dirac_, orthogonal_ and sparse_ (not in specs.INITIALIZERS), a partial write
+  that is not a zeroed row, a non-floating tensor and a tensor with no record are
+  refused naming the tensor.
+- Every tensor has `dtype`, but those transformers keeps in float32 when it loads a
+  model in that dtype (`_keep_in_fp32_modules` under float16, `_keep_in_fp32_modules_
+  strict` under float16 and bfloat16: T5's `wo`, DeepSeek-V3's e_score_correction_bias).
 - Names, shapes and order are the meta model's state dict after what save_pretrained
   drops (`_keys_to_ignore_on_save`, tied copies: transformers' own
   remove_tied_weights_from_state_dict); the stream of a tensor is its name.
@@ -43,35 +52,58 @@ full config, 967 tensors: about 0.3 s here).
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Mapping
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from . import specs
+import numpy as np
+
+from . import computed, specs
 from .specs import DTYPES, ModelSpec, TensorSpec
 
 __all__ = ["spec_from_transformers"]
 
 # Tensor methods model code calls on parameters (or their .data) to initialize them.
 _TENSOR_METHODS = ("normal_", "uniform_", "zero_", "fill_", "copy_")
+# In-place scalings of an initialized parameter (`weight /= math.sqrt(2 * n_layer)`):
+# name -> whether the number divides.
+_SCALINGS = {"mul_": False, "__imul__": False, "div_": True, "__itruediv__": True}
+# ... and out of place, copied back (`init.copy_(p, p / math.sqrt(n))`).
+_DERIVED = {"__mul__": False, "__rmul__": False, "__truediv__": True, "mul": False, "div": True}
+# Factories whose meta-device tensors are made on the CPU while the init runs, so that a
+# value the model computes (A_log = log(arange), dt from rand) can be evaluated.
+_FACTORIES = (
+    "arange", "empty", "zeros", "ones", "full", "linspace", "rand",
+    "empty_like", "zeros_like", "ones_like", "full_like", "rand_like",
+)  # fmt: skip
 
 
 class _Entry:
     """What the init asked of one parameter: the last whole-tensor initializer and the
     rows of axis 0 zeroed after it (or the reason it cannot be a spec tensor)."""
 
-    __slots__ = ("init", "params", "zero_rows", "refusal")
+    __slots__ = ("init", "params", "zero_rows", "refusal", "computed")
 
     def __init__(self) -> None:
         self.init: str | None = None
         self.params: dict[str, Any] = {}
         self.zero_rows: list[int] = []
         self.refusal: str | None = None
+        # A value the model computed (copy_): its values and the probes drawn before it.
+        self.computed: _Computed | None = None
 
     def whole(self, init: str, params: dict[str, Any]) -> None:
         self.init, self.params, self.zero_rows, self.refusal = init, params, [], None
+        self.computed = None
 
     def refuse(self, why: str) -> None:
         self.init, self.params, self.zero_rows, self.refusal = None, {}, [], why
+        self.computed = None
+
+
+class _Computed(NamedTuple):
+    values: np.ndarray  # float64, the parameter's shape
+    probes: tuple[np.ndarray, ...]  # the uniform draws handed out before the copy, newest first
 
 
 def _constant(value: float) -> tuple[str, dict[str, Any]]:
@@ -86,11 +118,57 @@ class _Recorder:
     """Maps every tensor an init call targets back to the parameter whose storage it
     views (a meta tensor's storage is its own, shared by its views and its .data)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, probe_seed: int = 1) -> None:
         self.targets: dict[int, Any] = {}  # storage id -> the parameter or buffer
         for tensor in list(model.parameters()) + list(model.buffers()):
             self.targets.setdefault(_storage_id(tensor), tensor)
         self.entries: dict[int, _Entry] = {}
+        self.probes: list[np.ndarray] = []
+        self._probe_draws = np.random.default_rng(probe_seed)
+
+    def probe(self, count: int) -> np.ndarray:
+        """Uniform [0, 1) values handed to the model's own draws (torch.rand, uniform_ on a
+        tensor of its own) in place of random ones: known, so that a value computed from
+        them can be recognized (_fit_formula). The first is 0 and the second the largest
+        float32 below 1, so the ends of a formula's range are always seen."""
+        draws = self._probe_draws.random(count).astype(np.float32)
+        draws[:2] = np.array([0.0, np.nextafter(np.float32(1), np.float32(0))])[: min(count, 2)]
+        self.probes.append(draws.astype(np.float64))
+        return draws
+
+    def computed(self, tensor: Any, values: np.ndarray) -> bool:
+        """Records a whole-tensor copy_ of computed `values` (decided after the run)."""
+        found = self.entry(tensor)
+        if found is None:
+            return False
+        target, entry = found
+        if not _is_whole(tensor, target):
+            entry.refuse(f"a partial copy_ into a {list(tensor.shape)} view is not a spec")
+            return True
+        entry.whole("constant", {})
+        entry.computed = _Computed(values.reshape(tuple(target.shape)), tuple(self.probes[::-1]))
+        return True
+
+    def scale(self, tensor: Any, factor: Any) -> bool:
+        """Records an in-place multiplication of a recorded tensor by a number (as GPT-2
+        style residual scaling `weight /= sqrt(2 n_layer)` does)."""
+        found = self.entry(tensor)
+        if found is None:
+            return False
+        target, entry = found
+        if not _is_whole(tensor, target) or isinstance(factor, bool):
+            entry.refuse("a partial or non-numeric in-place scaling is not a spec")
+        elif entry.computed is not None:
+            values = entry.computed.values * float(factor)
+            entry.computed = entry.computed._replace(values=values)
+        elif entry.init is not None:
+            scaled = _scaled(entry.init, entry.params, float(factor))
+            if scaled is None:
+                entry.refuse(f"its init scales a {entry.init} in place, which has no spec form")
+            else:
+                entry.init, entry.params = scaled
+                entry.computed = None
+        return True
 
     def entry(self, tensor: Any) -> tuple[Any, _Entry] | None:
         key = _storage_id(tensor)
@@ -147,6 +225,137 @@ def _row_of(tensor: Any, target: Any) -> int | None:
     if row_stride <= 0 or offset % row_stride or not 0 <= offset // row_stride < target.shape[0]:
         return None
     return int(offset // row_stride)
+
+
+def _scaled(init: str, params: dict[str, Any], factor: float) -> tuple[str, dict[str, Any]] | None:
+    """The initializer of `factor` times the values of (init, params), or None."""
+    if not math.isfinite(factor):
+        return None
+    if init == "zeros":
+        return init, params
+    if init in ("ones", "constant") and not isinstance(params.get("value"), list):
+        return _constant(float(params.get("value", 1.0)) * factor)
+    if init == "normal":
+        return init, {"mean": params["mean"] * factor, "std": params["std"] * abs(factor)}
+    if init == "uniform":
+        low, high = sorted((params["low"] * factor, params["high"] * factor))
+        return init, {"low": low, "high": high}
+    if init == "truncated_normal":
+        a, b = sorted((params["a"] * factor, params["b"] * factor))
+        return init, {"mean": params["mean"] * factor, "std": params["std"] * abs(factor),
+                      "a": a, "b": b}  # fmt: skip
+    if init == "variance_scaling" and factor:  # symmetric: the sign changes no distribution
+        return init, {**params, "scale": params["scale"] * factor * factor}
+    return None
+
+
+def _literal(values: np.ndarray) -> float | list[Any] | None:
+    """`values` as the smallest literal that broadcasts back to them (each axis along which
+    they are constant kept at size 1, leading size-1 axes dropped), or None when that
+    is more than specs.MAX_LITERAL numbers."""
+    reduced = values
+    for axis in range(values.ndim):
+        first = reduced.take([0], axis=axis)
+        if np.array_equal(np.broadcast_to(first, reduced.shape), reduced):
+            reduced = first
+    while reduced.ndim and reduced.shape[0] == 1:
+        reduced = reduced[0]
+    if reduced.size > specs.MAX_LITERAL:
+        return None
+    return cast("float | list[Any]", reduced.tolist())
+
+
+def _snap(value: float, known: list[float]) -> float:
+    """A fitted parameter as the config's number it came from (within 1e-4 of it), else
+    as the shortest decimal within 2e-5 of it (the model code's own constant, 0.01 from
+    0.00999989): the fit only sees float32 values."""
+    for number in known:
+        if number and abs(value - number) <= 1e-4 * abs(number):
+            return number
+    for digits in range(1, 7):
+        short = float(f"{value:.{digits}g}")
+        if abs(short - value) <= 2e-5 * abs(value):
+            return short
+    return float(f"{value:.7g}")
+
+
+def _fit_inverse_softplus(u: np.ndarray, v: np.ndarray, known: list[float]) -> Any:
+    """(init, params) of inverse_softplus_log_uniform when v is it at u, else None."""
+    dt = np.logaddexp(0.0, v)  # softplus
+    if not (dt > 0).all():
+        return None
+    y = np.log(dt)
+    clamped = dt <= dt.min() * (1 + 1e-5)
+    for keep, floor in ((np.ones_like(clamped), None), (~clamped, float(dt.min()))):
+        if keep.sum() < 2 or np.ptp(u[keep]) == 0:
+            continue
+        slope, intercept = np.polyfit(u[keep], y[keep], 1)
+        if np.abs(intercept + slope * u[keep] - y[keep]).max() > 1e-4:
+            continue
+        params: dict[str, Any] = {
+            "low": _snap(math.exp(intercept), known),
+            "high": _snap(math.exp(intercept + slope), known),
+        }
+        if floor is not None:
+            params["floor"] = _snap(floor, known)
+        return _checked_fit("inverse_softplus_log_uniform", params, u, v)
+    return None
+
+
+def _fit_log_of_uniform(u: np.ndarray, v: np.ndarray, known: list[float]) -> Any:
+    """(init, params) of log_of_uniform when v is it at u, else None."""
+    a = np.exp(v)
+    slope, intercept = np.polyfit(u, a, 1)
+    if np.abs(intercept + slope * u - a).max() > 1e-5 * np.abs(a).max():
+        return None
+    params = {"low": _snap(float(intercept), known), "high": _snap(float(intercept + slope), known)}
+    return _checked_fit("log_of_uniform", params, u, v)
+
+
+def _checked_fit(init: str, params: dict[str, Any], u: np.ndarray, v: np.ndarray) -> Any:
+    """(init, params) when the formula with them gives v at u to float32 accuracy."""
+    try:
+        expected = computed.FORMULAS[init](**params).fast(u)
+    except ValueError:
+        return None
+    if not np.allclose(expected, v, rtol=1e-5, atol=1e-5):
+        return None
+    return init, params
+
+
+def _numbers(config: Any) -> list[float]:
+    """Every number in a config, nested ones included: what a fitted parameter snaps to."""
+    if isinstance(config, dict):
+        return [n for value in config.values() for n in _numbers(value)]
+    if isinstance(config, (list, tuple)):
+        return [n for value in config for n in _numbers(value)]
+    if isinstance(config, (int, float)) and not isinstance(config, bool):
+        return [float(config)] if math.isfinite(config) else []
+    return []
+
+
+def _resolve(name: str, first: _Computed, second: _Computed | None, known: list[float]) -> Any:
+    """The initializer of a computed value, from two runs with different probe draws:
+    the same values -> a literal (no randomness in them); else the formula of fastinit.
+    computed they fit at the probe's draws; else the reason there is none."""
+    if second is not None and np.array_equal(first.values, second.values):
+        literal = _literal(first.values)
+        if literal is None:
+            return f"its init computes {first.values.size:,} values with no smaller literal"
+        return (
+            _constant(literal) if isinstance(literal, float) else ("constant", {"value": literal})
+        )
+    flat = first.values.reshape(-1)
+    for u in first.probes:
+        if u.size == flat.size:
+            for fit in (_fit_inverse_softplus, _fit_log_of_uniform):
+                found = fit(u, flat, known)
+                if found is not None:
+                    return found
+    return (
+        "its init computes its values from a random draw, and they fit none of "
+        f"fastinit.computed's formulas ({', '.join(computed.FORMULAS)})"
+    )
 
 
 def _gain_squared(nonlinearity: str, a: Any) -> float:
@@ -224,30 +433,66 @@ def _recording(recorder: _Recorder) -> Iterator[None]:
     table = initialization.TORCH_INIT_FUNCTIONS
     saved_table = dict(table)
     saved_copy = initialization.copy_
-    saved_methods = {name: torch.Tensor.__dict__.get(name) for name in _TENSOR_METHODS}
-    real = {name: getattr(torch.Tensor, name) for name in _TENSOR_METHODS}
+    patched = (*_TENSOR_METHODS, *_SCALINGS, *_DERIVED)
+    saved_methods = {name: torch.Tensor.__dict__.get(name) for name in patched}
+    real = {name: getattr(torch.Tensor, name) for name in patched}
 
     def copied(tensor: Any, other: Any) -> Any:
-        """copy_: a value the model computed; kept only when it is one constant."""
+        """copy_: a value the model computed (on the CPU, see on_cpu): one constant, or
+        values decided after the run (a literal or a fastinit.computed formula)."""
         if recorder.targets.get(_storage_id(tensor)) is None:
             return real["copy_"](tensor, other)
-        if isinstance(other, torch.Tensor) and other.device.type != "meta":
-            values = other.detach().to("cpu", torch.float64).reshape(-1)
-            if values.numel() and bool((values == values[0]).all()):
-                recorder.write(tensor, *_constant(float(values[0])))
-                return tensor
-        elif isinstance(other, (int, float)):
+        if isinstance(other, torch.Tensor) and other.device.type == "cpu":
+            values = other.detach().to(torch.float64).numpy()
+            flat = values.reshape(-1)
+            if flat.size and bool((flat == flat[0]).all()):
+                recorder.write(tensor, *_constant(float(flat[0])))
+            elif flat.size == tensor.numel() and np.isfinite(flat).all():
+                recorder.computed(tensor, np.array(np.broadcast_to(values, tensor.shape)))
+            else:
+                recorder.refuse(tensor, f"its init copies in {flat.size} values it computed")
+        elif isinstance(other, (int, float)) and not isinstance(other, bool):
             recorder.write(tensor, *_constant(float(other)))
-            return tensor
-        recorder.refuse(
-            tensor,
-            "its init copies in a computed value and a spec cannot hold a literal array",
-        )
+        elif derived.get(_storage_id(other), (None, 0.0))[0] == _storage_id(tensor):
+            recorder.scale(tensor, derived[_storage_id(other)][1])  # p.copy_(p / k)
+        else:
+            recorder.refuse(
+                tensor, "its init copies in a value computed from the model's own tensors"
+            )
         return tensor
+
+    def probed(tensor: Any, low: float, high: float) -> Any:
+        """uniform_ on a CPU tensor of the model's own making: the probe's draws."""
+        draws = torch.from_numpy(recorder.probe(tensor.numel())).reshape(tensor.shape)
+        return real["copy_"](tensor, draws.to(tensor.dtype) * (high - low) + low)
+
+    def on_cpu(name: str) -> Any:
+        """A tensor factory that makes on the CPU what the model asks for on the meta
+        device (its parameters' device here), so that a value it computes has values;
+        rand / rand_like hand out the probe's draws."""
+        made = getattr(torch, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            kwargs.pop("generator", None)
+            device = kwargs.get("device")
+            like_meta = name.endswith("_like") and args and args[0].device.type == "meta"
+            if (device is not None and torch.device(device).type == "meta") or (
+                device is None and like_meta
+            ):
+                kwargs["device"] = "cpu"
+            result = made(*args, **kwargs)
+            if name.startswith("rand") and result.device.type == "cpu":
+                probed(result, 0.0, 1.0)
+            return result
+
+        return call
 
     def method(name: str) -> Any:
         def call(tensor: Any, *args: Any, **kwargs: Any) -> Any:
             if recorder.targets.get(_storage_id(tensor)) is None:
+                if name == "uniform_" and tensor.device.type == "cpu":
+                    low, high = (list(args) + [0.0, 1.0][len(args) :])[:2]
+                    return probed(tensor, kwargs.get("from", low), kwargs.get("to", high))
                 return real[name](tensor, *args, **kwargs)
             kwargs.pop("generator", None)
             if name == "copy_":
@@ -275,11 +520,44 @@ def _recording(recorder: _Recorder) -> Iterator[None]:
 
         return call
 
+    def scaling(name: str, inverse: bool) -> Any:
+        def call(tensor: Any, other: Any, *args: Any, **kwargs: Any) -> Any:
+            if recorder.targets.get(_storage_id(tensor)) is None or args or kwargs:
+                return real[name](tensor, other, *args, **kwargs)
+            if isinstance(other, (int, float)) and not isinstance(other, bool) and other:
+                recorder.scale(tensor, 1.0 / other if inverse else other)
+            else:
+                recorder.refuse(tensor, f"its init scales it in place by {other!r}")
+            return tensor
+
+        return call
+
+    # Out-of-place scalings of a parameter (p / k): result storage -> (p's storage, factor).
+    derived: dict[int, tuple[int, float]] = {}
+
+    def derive(name: str, inverse: bool) -> Any:
+        def call(tensor: Any, other: Any, *args: Any, **kwargs: Any) -> Any:
+            result = real[name](tensor, other, *args, **kwargs)
+            numeric = isinstance(other, (int, float)) and not isinstance(other, bool) and other
+            if numeric and recorder.targets.get(_storage_id(tensor)) is not None:
+                factor = 1.0 / other if inverse else float(other)
+                derived[_storage_id(result)] = (_storage_id(tensor), factor)
+            return result
+
+        return call
+
+    saved_factories = {name: getattr(torch, name) for name in _FACTORIES}
     try:
         table.update(_recording_functions(recorder, saved_table))
         initialization.copy_ = lambda tensor, other: copied(tensor, other)
         for name in _TENSOR_METHODS:
             setattr(torch.Tensor, name, method(name))
+        for name, inverse in _SCALINGS.items():
+            setattr(torch.Tensor, name, scaling(name, inverse))
+        for name, inverse in _DERIVED.items():
+            setattr(torch.Tensor, name, derive(name, inverse))
+        for name in _FACTORIES:
+            setattr(torch, name, on_cpu(name))
         yield
     finally:
         table.clear()
@@ -290,6 +568,8 @@ def _recording(recorder: _Recorder) -> Iterator[None]:
                 delattr(torch.Tensor, name)
             else:
                 setattr(torch.Tensor, name, saved)
+        for name, factory in saved_factories.items():
+            setattr(torch, name, factory)
 
 
 def _meta_model(config: Mapping[str, Any], model_class: str) -> Any:
@@ -342,6 +622,39 @@ def _untie(model: Any) -> None:
             setattr(owner, attribute, fresh)
 
 
+def _kept_in_float32(model: Any, dtype: str) -> Any:
+    """Whether a tensor name stays float32 in a checkpoint of `dtype`, as transformers
+    loads it: `_keep_in_fp32_modules` under float16, `_keep_in_fp32_modules_strict` under
+    float16 and bfloat16 (its own dtype plan and pattern match)."""
+    import torch
+    from transformers.core_model_loading import build_glob_alternation
+
+    wanted = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(dtype)
+    plan = model._get_dtype_plan(wanted) if wanted is not None else {}
+    if not plan:
+        return lambda name: False
+    pattern = build_glob_alternation(list(plan))[0]
+    return lambda name: pattern.search(name) is not None
+
+
+def _record(
+    config: dict[str, Any], model_class: str, *, probe_seed: int
+) -> tuple[Any, dict[str, Any], dict[str, _Entry | None]]:
+    """The meta model, the tensors save_pretrained writes and, by their names, what the
+    init recorded of each (None: nothing)."""
+    import torch
+
+    # N.B. transformers writes into the dicts it is given (rope_scaling gains rope_theta):
+    # it gets a copy, and the spec keeps the config exactly as the caller gave it.
+    model = _meta_model(specs.plain_config(config) or {}, model_class)
+    saved = _saved_names(model)
+    _untie(model)
+    recorder = _Recorder(model, probe_seed)
+    with _recording(recorder), torch.no_grad():
+        model.initialize_weights()
+    return model, saved, {name: recorder.entries.get(_storage_id(t)) for name, t in saved.items()}
+
+
 def spec_from_transformers(
     config: Mapping[str, Any],
     *,
@@ -369,23 +682,28 @@ def spec_from_transformers(
     dtype = specs.check_dtype("dtype", dtype)
     seed = specs.check_seed("seed", seed)
     kept = cast("dict[str, Any]", specs.plain_config(config))
-    import torch
-
-    # N.B. transformers writes into the dicts it is given (rope_scaling gains rope_theta):
-    # it gets a copy, and the spec keeps the config exactly as the caller gave it.
-    model = _meta_model(specs.plain_config(kept) or {}, model_class)
-    saved = _saved_names(model)
-    _untie(model)
-    recorder = _Recorder(model)
-    with _recording(recorder), torch.no_grad():
-        model.initialize_weights()
+    model, saved, entries = _record(kept, model_class, probe_seed=1)
+    if any(entry is not None and entry.computed is not None for entry in entries.values()):
+        # A second run with other probe draws tells computed literals from random values.
+        _, _, again = _record(kept, model_class, probe_seed=2)
+        known = _numbers(model.config.to_dict())
+        for name, entry in entries.items():
+            if entry is not None and entry.computed is not None:
+                other = again.get(name)
+                second = other.computed if other is not None else None
+                resolved = _resolve(name, entry.computed, second, known)
+                if isinstance(resolved, str):
+                    entry.refuse(resolved)
+                else:
+                    entry.whole(*resolved)
+    in_float32 = _kept_in_float32(model, dtype)
     tensors = []
     for name, tensor in saved.items():
         if not tensor.is_floating_point():
             raise ValueError(
                 f"tensor {name!r} is {tensor.dtype}; a spec holds only floating tensors"
             )
-        entry = recorder.entries.get(_storage_id(tensor))
+        entry = entries[name]
         if entry is None or (entry.init is None and entry.refusal is None):
             raise ValueError(
                 f"tensor {name!r}: {type(model).__name__}'s weight initialization does not "
@@ -395,7 +713,10 @@ def spec_from_transformers(
             raise ValueError(f"tensor {name!r}: {entry.refusal}")
         shape = tuple(int(size) for size in tensor.shape)
         zero_rows = tuple(sorted(entry.zero_rows))
-        tensors.append(TensorSpec(name, shape, dtype, entry.init, dict(entry.params), zero_rows))
+        own_dtype = "float32" if in_float32(name) else dtype
+        tensors.append(
+            TensorSpec(name, shape, own_dtype, entry.init, dict(entry.params), zero_rows)
+        )
     if not tensors:
         raise ValueError(f"model_class {model_class!r}: the model has no tensors")
     return specs.check_spec(ModelSpec(seed, tuple(tensors), kept))

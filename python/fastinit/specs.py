@@ -33,11 +33,11 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from . import _checks, dtypes, initializers, structured
+from . import _checks, computed, dtypes, initializers, structured
 
 SPEC_FORMAT = "fastinit.spec/1"
 DTYPES = dtypes.NAMES  # ("float32", "float64", "float16", "bfloat16")
@@ -60,10 +60,21 @@ INITIALIZERS: dict[str, tuple[str, ...]] = {
     "lecun_normal": _NAMED,
     "lecun_uniform": _NAMED,
     "variance_scaling": ("scale", "mode", "distribution", *_FANS),
+    # Values computed from a uniform draw (fastinit.computed): state-space models' dt bias
+    # and A_log.
+    "inverse_softplus_log_uniform": ("low", "high", "floor"),
+    "log_of_uniform": ("low", "high"),
 }
-_REQUIRED_PARAMS = {"constant": ("value",)}
+_REQUIRED_PARAMS = {
+    "constant": ("value",),
+    "inverse_softplus_log_uniform": ("low", "high"),
+    "log_of_uniform": ("low", "high"),
+}
 _TEXT_PARAMS = frozenset({"distribution", "mode", "layout"})
-_NULLABLE_PARAMS = frozenset({"lower", "upper", "a", "b", "fan_in", "fan_out"})
+_NULLABLE_PARAMS = frozenset({"lower", "upper", "a", "b", "fan_in", "fan_out", "floor"})
+# A constant's value may be a literal array broadcast to the shape (A_log's log(1..N) rows);
+# a literal is part of the document and of every header, so it stays small.
+MAX_LITERAL = 1 << 16
 _CONSTANTS = {"zeros": 0.0, "ones": 1.0}
 
 _DOCUMENT_KEYS = ("format", "seed", "dtype", "tensors", "config")
@@ -442,6 +453,8 @@ def _params(where: str, init: str, params: Any) -> dict[str, Any]:
 def _param(where: str, key: str, value: Any) -> Any:
     if value is None and key in _NULLABLE_PARAMS:
         return None
+    if key == "value" and isinstance(value, (list, tuple)):
+        return _literal(where, value)
     if key in _TEXT_PARAMS:
         if not isinstance(value, str):
             raise TypeError(f"{where}: params.{key} must be a string, got {value!r}")
@@ -453,6 +466,26 @@ def _param(where: str, key: str, value: Any) -> Any:
     if not math.isfinite(value):
         raise ValueError(f"{where}: params.{key} must be finite, got {value!r}")
     return value
+
+
+def _literal(where: str, value: list[Any] | tuple[Any, ...]) -> list[Any]:
+    """A constant's literal array: nested lists of finite numbers (ints become floats), at
+    most MAX_LITERAL of them; whether it broadcasts to the shape is the sampler's check."""
+    count = 0
+
+    def plain(node: Any) -> Any:
+        nonlocal count
+        if isinstance(node, (list, tuple)):
+            return [plain(child) for child in node]
+        count += 1
+        if count > MAX_LITERAL:
+            raise ValueError(
+                f"{where}: params.value holds more than {MAX_LITERAL:,} numbers "
+                "(fastinit.specs.MAX_LITERAL)"
+            )
+        return _param(where, "value", node)
+
+    return cast("list[Any]", plain(value))
 
 
 def _zero_rows(where: str, rows: Any, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -483,7 +516,8 @@ def sample_into(
         value: Any = _CONSTANTS.get(tensor.init, tensor.params.get("value"))
         out = structured.constant(tensor.shape, value, dtype=tensor.dtype, out=out, region=region)
     else:
-        sampler = getattr(initializers, tensor.init)
+        module = computed if tensor.init in computed.FORMULAS else initializers
+        sampler = getattr(module, tensor.init)
         out = sampler(
             tensor.shape, seed, dtype=tensor.dtype, stream=tensor.name, out=out, region=region,
             threads=threads, **tensor.params,
@@ -521,6 +555,8 @@ def check_sampler(index: int, tensor: TensorSpec, seed: int) -> None:
 
 
 def _canonical(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_canonical(item) for item in value]
     return float(value) if type(value) is int else value
 
 

@@ -40,15 +40,27 @@ def _box(shape: Any, dtype: Any, region: Any, device: Any) -> _Box:
 
 def constant(
     shape: Sequence[int],
-    value: float,
+    value: Any,
     *,
     dtype: Any = "float32",
     out: Any = None,
     region: tuple[slice, ...] | None = None,
     device: Any = None,
 ) -> Any:
-    """Every element equal to `value` (finite), rounded once into dtype."""
+    """Every element equal to `value` (finite), rounded once into dtype.
+
+    `value` may also be an array-like (a list, an ndarray) that broadcasts to `shape` by
+    NumPy's rule, as Keras's Constant takes: each of its elements is rounded once into
+    dtype, then broadcast (a spec stores such a literal; see docs/spec.md).
+    """
     box = _box(shape, dtype, region, device)
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim):
+        literal = _fill.round_all(
+            _checks.check_constant_array(value, box.dtype, box.shape), box.dtype
+        )
+        corner = tuple(slice(s, s + e) for s, e in zip(box.start, box.extent, strict=True))
+        full = np.broadcast_to(literal, box.shape)
+        return _fill.write_values(box.extent, box.dtype, out, box.device, lambda: full[corner])
     value = _checks.check_constant(value, box.dtype)
     steps = [_everywhere(value, box.dtype, math.prod(box.extent))]
     return _fill.write_strided(box.extent, box.dtype, out, box.device, steps)
