@@ -9,6 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("transformers")
@@ -44,6 +45,8 @@ CASES = {
     # The recorder's own tiny encoder and encoder-decoder, loaded by the class they ask for.
     "bert": (*RECORDED["bert"], RECORDED["bert"][1]),
     "t5": (*RECORDED["t5"], RECORDED["t5"][1]),
+    # A state-space model: a computed literal (A_log) and a computed random value (dt bias).
+    "mamba": (RECORDED["mamba"][0], None, "AutoModelForCausalLM"),
 }
 
 
@@ -92,6 +95,10 @@ def test_init_config_of_any_architecture_verifies_and_loads(tmp_path, capsys, ca
             assert bool((state[tensor.name] == 1).all()), tensor.name
         elif tensor.init == "normal":
             assert float(state[tensor.name].std()) > 0, tensor.name
+        elif tensor.init == "constant":
+            np.testing.assert_array_equal(
+                state[tensor.name].numpy(), np.broadcast_to(tensor.params["value"], tensor.shape)
+            )
 
 
 def test_llama_is_byte_identical_on_both_routes(tmp_path, monkeypatch, capsys):
