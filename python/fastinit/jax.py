@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -57,7 +56,7 @@ import jax
 import numpy as np
 from jax.sharding import Sharding
 
-from . import _checks, initializers, structured
+from . import _checks, fans, initializers, structured
 from .fans import _axis_in_range, _axis_type
 
 # The samplers make_array can build: those that take (shape, seed, ...), and the
@@ -91,8 +90,6 @@ _UNSEEDED: dict[str, Callable[..., Any]] = {
     "dirac": structured.dirac,
 }
 SAMPLERS = tuple(_SEEDED) + tuple(_UNSEEDED)
-
-_MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 
 
 class Initializer(Protocol):
@@ -282,41 +279,16 @@ def _sampled(
 
 
 # ---------------------------------------------------------------------------
-# Fans: JAX's rule, which also takes sequences of axes
+# Fans: JAX's rule, fastinit.fans' (it takes sequences of axes too)
 
 
-def _axes(name: str, axis: Any, ndim: int) -> tuple[int, ...]:
-    """An axis or a sequence of them, checked and made non-negative."""
-    if isinstance(axis, numbers.Integral) and not isinstance(axis, (bool, np.bool_)):
-        return (_axis_in_range(name, operator.index(axis), ndim),)
-    if isinstance(axis, (str, bytes)) or not isinstance(axis, Sequence):
-        raise TypeError(f"{name} must be an axis or a sequence of axes, got {_checks.show(axis)}")
-    return tuple(
-        _axis_in_range(name, _axis_type(f"{name}[{k}]", a), ndim) for k, a in enumerate(axis)
-    )
-
-
-def jax_fans(
-    shape: tuple[int, ...], in_axis: Any, out_axis: Any, batch_axis: Any
-) -> tuple[float, float]:
+def jax_fans(shape: Sequence[int], in_axis: Any, out_axis: Any, batch_axis: Any) -> tuple[int, int]:
     """(fan_in, fan_out) by jax.nn.initializers' rule: the receptive field is every axis
-    outside in_axis, out_axis and batch_axis; each of the three may be a sequence."""
-    if len(shape) < 2 and isinstance(in_axis, int) and in_axis == -2:
-        raise ValueError(
-            f"fans need a shape with at least 2 axes with the default in_axis, got {shape}; "
-            "pass in_axis (and out_axis) explicitly"
-        )
-    ndim = len(shape)
-    ins = _axes("in_axis", in_axis, ndim)
-    outs = _axes("out_axis", out_axis, ndim)
-    batch = _axes("batch_axis", batch_axis, ndim)
-    named = ins + outs + batch
-    if len(set(named)) != len(named):
-        raise ValueError(
-            f"in_axis {ins}, out_axis {outs} and batch_axis {batch} must be distinct axes"
-        )
-    field = math.prod(d for axis, d in enumerate(shape) if axis not in named)
-    return math.prod(shape[a] for a in ins) * field, math.prod(shape[a] for a in outs) * field
+    outside in_axis, out_axis and batch_axis; each of the three may be a sequence.
+    The same as `fastinit.compute_fans(shape, layout="jax", in_axis=..., ...)`."""
+    return fans.fans_of_checked_shape(
+        _checks.check_shape(shape), "jax", in_axis, out_axis, batch_axis
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -338,8 +310,9 @@ def variance_scaling(
     so the variance is exactly scale / n), "normal" or "uniform" (±sqrt(3 scale / n)).
     The values are `fastinit.variance_scaling(shape, seed, ..., layout="jax")`'s."""
     _checks.check_real("scale", scale, positive=True)
-    _checks.check_choice("mode", mode, _MODES)
+    _checks.check_choice("mode", mode, initializers.MODES)
     _checks.check_choice("distribution", distribution, initializers.DISTRIBUTIONS)
+    fans.check_fan_axes(in_axis, out_axis, batch_axis)  # their types now, ranges per shape
     default_dtype = dtype
 
     def init(
@@ -351,23 +324,20 @@ def variance_scaling(
         sharding: Sharding | None = None,
         stream: int | str = 0,
     ) -> jax.Array:
-        checked = _checks.check_shape(shape)
-        fan_in, fan_out = jax_fans(checked, in_axis, out_axis, batch_axis)
-        if mode == "fan_geo_avg":  # fastinit's modes lack it: pass n itself as fan_in
-            fans = {"mode": "fan_in", "fan_in": math.sqrt(fan_in * fan_out)}
-        else:
-            fans = {"mode": mode, "fan_in": fan_in, "fan_out": fan_out}
         return _sampled(
             "variance_scaling",
             key,
-            checked,
+            shape,
             dtype,
             _one_sharding(out_sharding, sharding),
             stream,
             scale=scale,
+            mode=mode,
             distribution=distribution,
             layout="jax",
-            **fans,
+            in_axis=in_axis,
+            out_axis=out_axis,
+            batch_axis=batch_axis,
         )
 
     return init
