@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 
 import fastinit as fi
 import numpy as np
@@ -240,17 +241,16 @@ def test_keras_input_output_axes(shape, input_axes, output_axes):
 
 
 def _keras_compute_fans():
-    os.environ.setdefault("KERAS_BACKEND", "torch" if _has("torch") else "jax")
+    if "keras" not in sys.modules and "KERAS_BACKEND" not in os.environ:
+        os.environ["KERAS_BACKEND"] = "numpy"  # the lightest backend, for this import only
+        try:
+            pytest.importorskip("keras")
+        finally:
+            del os.environ["KERAS_BACKEND"]
     pytest.importorskip("keras")
     from keras.src.initializers.random_initializers import compute_fans
 
     return compute_fans
-
-
-def _has(name):
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
 
 
 def test_keras_fans_equal_keras_own():
@@ -312,3 +312,238 @@ def test_explicit_fans_on_vectors_still_skip_the_layout():
     # Unchanged: a 1-d shape with every needed fan given computes none.
     a = fi.he_normal((6,), 2, fan_in=6)
     np.testing.assert_array_equal(a, fi.he_normal((6,), 2, layout="keras"))
+
+
+# ---------------------------------------------------------------------------
+# orthogonal: JAX's / Keras's layout and column_axis; float64
+
+
+def jax_layout_by_hand(shape, seed, gain, column_axis, **kw):
+    """JAX's layout from the 2-D call: the (rest, cols) matrix, its columns moved to
+    column_axis."""
+    axis = column_axis % len(shape)
+    rest = shape[:axis] + shape[axis + 1 :]
+    matrix = fi.orthogonal((math.prod(rest), shape[axis]), seed, gain, **kw)
+    return np.moveaxis(matrix.reshape(rest + (shape[axis],)), -1, axis)
+
+
+ORTHO_CASES = [
+    ((6, 10), -1),
+    ((10, 6), -1),
+    ((6, 10), 0),
+    ((3, 3, 4, 8), -1),  # a conv kernel (h, w, in, out): rows 36, cols 8
+    ((3, 3, 4, 8), 2),
+    ((8, 4, 3), 0),  # columns along a leading axis: rows 12, cols 8
+    ((2, 3, 5), -2),
+]
+
+
+@pytest.mark.parametrize(("shape", "column_axis"), ORTHO_CASES, ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+def test_orthogonal_jax_layout_is_the_2d_matrix_moved(shape, column_axis, dtype):
+    got = fi.orthogonal(shape, 5, 1.5, layout="jax", column_axis=column_axis, dtype=dtype)
+    expected = jax_layout_by_hand(shape, 5, 1.5, column_axis, dtype=dtype)
+    assert got.shape == shape and got.dtype == expected.dtype
+    assert got.tobytes() == np.ascontiguousarray(expected).tobytes()
+    keras = fi.orthogonal(shape, 5, 1.5, layout="keras", column_axis=column_axis, dtype=dtype)
+    assert keras.tobytes() == got.tobytes()
+    # Orthonormal along the chosen flattening: rows if there are fewer rows, else columns.
+    m = np.moveaxis(got.astype(np.float64), column_axis, -1).reshape(-1, shape[column_axis])
+    gram = m @ m.T if m.shape[0] <= m.shape[1] else m.T @ m
+    tol = {"float32": 1e-5, "bfloat16": 5e-2, "float64": 1e-13}[dtype]
+    assert np.abs(gram / 1.5**2 - np.eye(len(gram))).max() < tol
+
+
+def test_orthogonal_layouts_agree_where_they_should():
+    # A 2-D shape with the default column axis: the same tensor in both layouts.
+    np.testing.assert_array_equal(
+        fi.orthogonal((6, 10), 2, layout="jax"), fi.orthogonal((6, 10), 2)
+    )
+    # JAX's default flattening (prod(shape[:-1]), shape[-1]) vs PyTorch's (shape[0], rest).
+    conv = (3, 3, 4, 8)
+    np.testing.assert_array_equal(
+        fi.orthogonal(conv, 2, layout="jax"),
+        fi.orthogonal((36, 8), 2).reshape(conv),
+    )
+    np.testing.assert_array_equal(fi.orthogonal(conv, 2), fi.orthogonal((3, 96), 2).reshape(conv))
+    # column_axis=0 of a 2-D shape is the transpose of the (cols, rows) matrix.
+    np.testing.assert_array_equal(
+        fi.orthogonal((6, 10), 2, layout="jax", column_axis=0), fi.orthogonal((10, 6), 2).T
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"column_axis": -1}, ValueError, "column_axis=-1 is JAX's and Keras's"),
+        ({"layout": "jax", "column_axis": 3}, ValueError, "column_axis=3 is out of range"),
+        ({"layout": "jax", "column_axis": True}, TypeError, "column_axis"),
+        ({"layout": "jax", "column_axis": 1.0}, TypeError, "column_axis"),
+        ({"layout": "tf"}, ValueError, "layout"),
+    ],
+)
+def test_bad_orthogonal_layouts(kwargs, error, match):
+    out = np.full((4, 6, 2), 7.0, np.float32)
+    with pytest.raises(error, match=match):
+        fi.orthogonal((4, 6, 2), 0, out=out, **kwargs)
+    assert (out == 7.0).all()
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (37, 53), (53, 37)], ids=str)
+def test_orthogonal_float64_is_orthogonal_to_float64_precision(shape):
+    q = fi.orthogonal(shape, 11, dtype="float64")
+    gram = q @ q.T if shape[0] <= shape[1] else q.T @ q
+    assert np.abs(gram - np.eye(min(shape))).max() < 1e-13
+    # Not rounded through float32 (a float32 Q is only orthogonal to ~1e-7) ...
+    q32 = fi.orthogonal(shape, 11, dtype="float32").astype(np.float64)
+    gram32 = q32 @ q32.T if shape[0] <= shape[1] else q32.T @ q32
+    assert np.abs(gram32 - np.eye(min(shape))).max() > 1e-9
+    assert np.any(q != q.astype(np.float32).astype(np.float64))
+    # ... but the same matrix: the normal draw is the stream's float32 one, widened.
+    assert np.abs(q - q32).max() < 1e-6
+    # And the JAX layout, float64 too.
+    q = fi.orthogonal((4, 16, 8), 11, 2.0, layout="jax", dtype="float64").reshape(64, 8)
+    assert np.abs(q.T @ q / 4 - np.eye(8)).max() < 1e-13
+
+
+def test_orthogonal_regions_are_slices_of_the_full_result():
+    for shape, column_axis in ORTHO_CASES:
+        for dtype in ("float32", "float64"):
+            full = fi.orthogonal(shape, 3, layout="jax", column_axis=column_axis, dtype=dtype)
+            for region in _regions(shape):
+                part = fi.orthogonal(
+                    shape, 3, layout="jax", column_axis=column_axis, dtype=dtype, region=region
+                )
+                assert part.tobytes() == np.ascontiguousarray(full[region]).tobytes()
+
+
+def _regions(shape):
+    """A few regions of `shape`: leading halves, trailing halves, one element, empty."""
+    yield tuple(slice(0, (d + 1) // 2) for d in shape)
+    yield tuple(slice(d // 2, d) for d in shape)
+    yield tuple(slice(d - 1, d) for d in shape)
+    yield tuple(slice(1, 1) for _ in shape)
+
+
+def test_orthogonal_equals_fastinit_jax_builder():
+    fj = pytest.importorskip("fastinit.jax")
+    for shape, column_axis in ORTHO_CASES:
+        values = np.asarray(fj.orthogonal(2.0, column_axis)(7, shape))
+        expected = fi.orthogonal(shape, 7, 2.0, layout="jax", column_axis=column_axis)
+        assert values.tobytes() == expected.tobytes()
+
+
+def test_orthogonal_jax_layout_matches_jaxs_structure():
+    jax = pytest.importorskip("jax")
+    for shape, column_axis in ORTHO_CASES[2:5]:  # JAX compiles per shape: three suffice
+        theirs = np.asarray(
+            jax.nn.initializers.orthogonal(1.0, column_axis)(jax.random.key(0), shape)
+        )
+        ours = fi.orthogonal(shape, 0, layout="jax", column_axis=column_axis)
+        for x in (theirs, ours):  # the same flattening is orthonormal in both
+            m = np.moveaxis(x.astype(np.float64), column_axis, -1).reshape(-1, shape[column_axis])
+            gram = m @ m.T if m.shape[0] <= m.shape[1] else m.T @ m
+            assert np.abs(gram - np.eye(len(gram))).max() < 1e-5
+
+
+def test_orthogonal_jax_layout_matches_keras_flattening():
+    _keras_compute_fans()  # skips without keras
+    import keras
+
+    shape = (3, 3, 4, 8)
+    theirs = keras.initializers.Orthogonal(seed=0)(shape)
+    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
+    ours = fi.orthogonal(shape, 0, layout="keras")
+    for x in (theirs, ours):  # Keras flattens to (prod(shape[:-1]), shape[-1]) as well
+        m = x.astype(np.float64).reshape(-1, shape[-1])
+        assert np.abs(m.T @ m - np.eye(shape[-1])).max() < 1e-5
+
+
+# ---------------------------------------------------------------------------
+# delta_orthogonal
+
+
+DELTA_SHAPES = [(3, 4, 6), (4, 5, 5), (3, 3, 2, 8), (4, 2, 3, 3), (2, 3, 4, 4, 4), (1, 5, 5)]
+
+
+@pytest.mark.parametrize("shape", DELTA_SHAPES, ids=str)
+@pytest.mark.parametrize("column_axis", [-1, 0])
+def test_delta_orthogonal_structure(shape, column_axis):
+    x = fi.delta_orthogonal(shape, 9, 2.0, column_axis=column_axis, stream="conv")
+    centre = tuple((k - 1) // 2 for k in shape[:-2])  # JAX's, for odd and even k
+    off_centre = x.copy()
+    off_centre[centre] = 0
+    assert not off_centre.any()
+    matrix = fi.orthogonal(shape[-2:], 9, 2.0, layout="jax", column_axis=column_axis, stream="conv")
+    assert x[centre].tobytes() == matrix.tobytes()
+    m = x[centre].astype(np.float64)
+    gram = m @ m.T if column_axis == -1 else m.T @ m
+    n = shape[-2] if column_axis == -1 else min(shape[-2:])
+    if column_axis == -1 or shape[-2] == shape[-1]:
+        assert np.abs(gram / 4 - np.eye(n)).max() < 1e-5
+
+
+def test_delta_orthogonal_centre_differs_from_dirac_for_even_kernels():
+    # k = 4: JAX's centre is (4 - 1) // 2 = 1, torch's dirac_ (and fastinit.dirac) use 4 // 2.
+    delta = fi.delta_orthogonal((4, 4, 3, 3), 0)
+    dirac = fi.dirac((3, 3, 4, 4))  # PyTorch's layout (out, in, h, w)
+    assert np.argwhere(np.abs(delta).sum(axis=(2, 3)) > 0).tolist() == [[1, 1]]
+    assert np.argwhere(np.abs(dirac).sum(axis=(0, 1)) > 0).tolist() == [[2, 2]]
+    # Odd k: both the middle.
+    delta = fi.delta_orthogonal((5, 3, 3), 0)
+    assert np.argwhere(np.abs(delta).sum(axis=(1, 2)) > 0).tolist() == [[2]]
+    assert np.argwhere(np.abs(fi.dirac((3, 3, 5))).sum(axis=(0, 1)) > 0).tolist() == [[2]]
+
+
+def test_delta_orthogonal_regions_are_slices_of_the_full_result():
+    for shape in DELTA_SHAPES:
+        for dtype in ("float32", "float64", "float16"):
+            full = fi.delta_orthogonal(shape, 4, dtype=dtype)
+            assert full.dtype == np.dtype(dtype)
+            regions = (
+                list(_regions(shape))
+                + [
+                    tuple(slice(0, 1) for _ in shape),  # misses the centre when k > 2
+                    tuple(slice(None) for _ in shape[:-2]) + (slice(1, 2), slice(0, 2)),
+                ]
+            )
+            for region in regions:
+                part = fi.delta_orthogonal(shape, 4, dtype=dtype, region=region)
+                assert part.tobytes() == np.ascontiguousarray(full[region]).tobytes()
+
+
+def test_delta_orthogonal_float64():
+    x = fi.delta_orthogonal((3, 3, 16, 16), 1, dtype="float64")[1, 1]
+    assert np.abs(x @ x.T - np.eye(16)).max() < 1e-13
+
+
+@pytest.mark.parametrize(
+    ("shape", "kwargs", "error", "match"),
+    [
+        ((4, 6), {}, ValueError, "3, 4 or 5 axes"),
+        ((2, 2, 2, 2, 2, 4), {}, ValueError, "3, 4 or 5 axes"),
+        ((3, 6, 4), {}, ValueError, r"shape\[-2\] <= shape\[-1\]"),
+        ((3, 4, 6), {"column_axis": 2}, ValueError, "column_axis=2 is out of range"),
+        ((3, 4, 6), {"column_axis": None}, TypeError, "column_axis"),
+        ((3, 4, 6), {"scale": -1.0}, ValueError, "scale"),
+        ((3, 4, 6), {"scale": 1e5, "dtype": "float16"}, ValueError, "scale"),
+    ],
+)
+def test_bad_delta_orthogonal(shape, kwargs, error, match):
+    out = np.full(shape, 7.0, np.float16 if kwargs.get("dtype") else np.float32)
+    with pytest.raises(error, match=match):
+        fi.delta_orthogonal(shape, 0, out=out, **kwargs)
+    assert (out == 7.0).all()
+
+
+def test_delta_orthogonal_equals_fastinit_jax_builder_and_jaxs_structure():
+    jax = pytest.importorskip("jax")
+    fj = pytest.importorskip("fastinit.jax")
+    for shape in DELTA_SHAPES[1:4]:  # JAX compiles per shape: three (3-, 4-, 4-d) suffice
+        ours = np.asarray(fj.delta_orthogonal(1.5)(3, shape))
+        assert ours.tobytes() == fi.delta_orthogonal(shape, 3, 1.5).tobytes()
+        theirs = np.asarray(jax.nn.initializers.delta_orthogonal(1.5)(jax.random.key(3), shape))
+        assert theirs.shape == ours.shape and theirs.dtype == ours.dtype
+        assert ((theirs != 0) == (ours != 0)).all()  # the same centre, zeros elsewhere
+    with pytest.raises(ValueError, match=r"shape\[-2\] <= shape\[-1\]"):
+        fj.delta_orthogonal()(0, (3, 6, 4))

@@ -10,8 +10,9 @@ builder per jax.nn.initializers name, each with JAX's signature, beside make_arr
   JAX itself. Replicated blocks are computed once per call, not once per device.
 - `glorot_normal()`, `he_uniform()`, `variance_scaling(...)`, `normal(stddev)`,
   `uniform(scale)`, `truncated_normal(stddev, ...)`, `constant(value)`, `zeros`, `ones`,
-  `orthogonal(scale, column_axis)`: the builders of `jax.nn.initializers`, with its
-  arguments, defaults and fan rule (in_axis=-2, out_axis=-1: Flax kernels are (in, out),
+  `orthogonal(scale, column_axis)`, `delta_orthogonal(scale, column_axis)`: the builders
+  of `jax.nn.initializers`, with its arguments, defaults and fan rule (fastinit.fans:
+  in_axis=-2, out_axis=-1, each may be a sequence; Flax kernels are (in, out),
   convolutions (*window, in, out)). Each returns
   `init(key_or_seed, shape, dtype=..., out_sharding=None, *, sharding=None, stream=0)`.
 
@@ -36,9 +37,10 @@ Differences from jax.nn.initializers, by design:
 - uniform(scale) samples the open interval (0, scale) (JAX: [0, scale)); uniform
   variance scaling the open (-limit, limit).
 - Negative `scale`/`stddev` are refused (JAX multiplies by them).
-- `orthogonal` computes the whole matrix on the host (one QR, NumPy's LAPACK) and then
-  places it, whatever the sharding; its layout is JAX's (`column_axis`), its sign
-  convention fastinit's (Haar-distributed either way).
+- `orthogonal` and `delta_orthogonal` compute the whole tensor on the host (one QR,
+  NumPy's LAPACK) and then place it, whatever the sharding; their layout is JAX's
+  (`column_axis`; delta_orthogonal's centre at (k - 1) // 2), their sign convention
+  fastinit's (Haar-distributed either way).
 - `out_sharding` / `sharding` take a `jax.sharding.Sharding` (a NamedSharding, ...), not a
   bare PartitionSpec.
 
@@ -47,7 +49,6 @@ jax is imported by this module only; `import fastinit` never imports it.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -57,7 +58,7 @@ import numpy as np
 from jax.sharding import Sharding
 
 from . import _checks, fans, initializers, structured
-from .fans import _axis_in_range, _axis_type
+from .fans import _axis_type
 
 # The samplers make_array can build: those that take (shape, seed, ...), and the
 # structured ones that take no seed (their values need none).
@@ -546,7 +547,8 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = None) -> 
     """jax.nn.initializers.orthogonal: a matrix of prod(shape) / shape[column_axis] rows
     and shape[column_axis] columns with orthonormal rows or columns (whichever side is
     smaller), times `scale`, reshaped with its columns along `column_axis`. The matrix is
-    `fastinit.orthogonal((rows, columns), seed, gain=scale)`, computed once on the host."""
+    `fastinit.orthogonal(shape, seed, scale, layout="jax", column_axis=column_axis)`,
+    computed once on the host."""
     scale = _checks.check_real("scale", scale, nonnegative=True)
     column_axis = _axis_type("column_axis", column_axis)
     default_dtype = dtype
@@ -560,20 +562,47 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = None) -> 
         sharding: Sharding | None = None,
         stream: int | str = 0,
     ) -> jax.Array:
-        checked = _checks.check_shape(shape)
-        if len(checked) < 2:
-            raise ValueError(f"orthogonal needs a shape with at least 2 axes, got {checked}")
-        axis = _axis_in_range("column_axis", column_axis, len(checked))
         chosen = _one_sharding(out_sharding, sharding)
         seed = seed_from_key(key)
-        jax_dtype = _jax_dtype(dtype)
-        columns = checked[axis]
-        rest = checked[:axis] + checked[axis + 1 :]
-        matrix = structured.orthogonal(
-            (math.prod(rest), columns), seed, scale, dtype=jax_dtype, stream=stream
+        values = structured.orthogonal(
+            shape,
+            seed,
+            scale,
+            layout="jax",
+            column_axis=column_axis,
+            dtype=_jax_dtype(dtype),
+            stream=stream,
         )
-        values = np.moveaxis(matrix.reshape(rest + (columns,)), -1, axis)
-        return _place(np.ascontiguousarray(values), chosen)
+        return _place(values, chosen)
+
+    return init
+
+
+def delta_orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = None) -> Initializer:
+    """jax.nn.initializers.delta_orthogonal: a (*window, in, out) kernel (3 to 5 axes,
+    in <= out) that is zero but at the window's centre (index (k - 1) // 2 per spatial
+    axis), which holds an orthogonal (in, out) matrix times `scale` (column_axis is an
+    axis of that matrix). The values are `fastinit.delta_orthogonal(shape, seed, scale,
+    column_axis=column_axis)`'s, computed once on the host."""
+    scale = _checks.check_real("scale", scale, nonnegative=True)
+    column_axis = _axis_type("column_axis", column_axis)
+    default_dtype = dtype
+
+    def init(
+        key: Any,
+        shape: Sequence[int],
+        dtype: Any = default_dtype,
+        out_sharding: Sharding | None = None,
+        *,
+        sharding: Sharding | None = None,
+        stream: int | str = 0,
+    ) -> jax.Array:
+        chosen = _one_sharding(out_sharding, sharding)
+        seed = seed_from_key(key)
+        values = structured.delta_orthogonal(
+            shape, seed, scale, column_axis=column_axis, dtype=_jax_dtype(dtype), stream=stream
+        )
+        return _place(values, chosen)
 
     return init
 
@@ -582,6 +611,7 @@ __all__ = [
     "Initializer",
     "SAMPLERS",
     "constant",
+    "delta_orthogonal",
     "glorot_normal",
     "glorot_uniform",
     "he_normal",
