@@ -243,7 +243,11 @@ def test_dtypes_are_the_float32_result_rounded(name, region):
     shape = (37, 53)
     x32 = sample(name, shape, 8, region=region)
     assert x32.dtype == np.float32
-    assert_same_bits(sample(name, shape, 8, region=region, dtype="float64"), x32.astype(np.float64))
+    x64 = sample(name, shape, 8, region=region, dtype="float64")
+    if name == "orthogonal":  # float64 keeps the float64 QR (issue 16): within float32's rounding
+        assert np.abs(x64 - x32.astype(np.float64)).max() <= 2**-24
+    else:
+        assert_same_bits(x64, x32.astype(np.float64))
     assert_same_bits(sample(name, shape, 8, region=region, dtype="float16"), x32.astype(np.float16))
     assert_same_bits(
         sample(name, shape, 8, region=region, dtype="bfloat16"), x32.astype(ml_dtypes.bfloat16)

@@ -34,7 +34,16 @@ from .initializers import (
 )
 from .runtime import cpu_target, cpu_targets, get_num_threads, set_num_threads
 from .streams import stream_id
-from .structured import constant, dirac, eye, identity, ones, orthogonal, zeros
+from .structured import (
+    constant,
+    delta_orthogonal,
+    dirac,
+    eye,
+    identity,
+    ones,
+    orthogonal,
+    zeros,
+)
 
 # One source: pyproject.toml, read back from the installed package's metadata.
 __version__ = importlib.metadata.version("fastinit")
@@ -50,6 +59,7 @@ __all__ = [
     "cuda_status",
     "cpu_target",
     "cpu_targets",
+    "delta_orthogonal",
     "dirac",
     "eye",
     "get_num_threads",

@@ -21,8 +21,12 @@ Conventions (docs/conventions.md has the table against Keras, JAX and PyTorch):
   normal at ±2σ and divides σ by 0.87962566103423978 so the variance is exactly
   scale/n; "uniform" uses limit sqrt(3 scale / n).
 - Fans default to PyTorch's layout (out, in, *receptive_field); layout="jax"
-  (alias "keras") selects (*receptive_field, in, out); in_axis / out_axis /
-  batch_axis choose any other layout, fan_in= / fan_out= override.
+  selects (*receptive_field, in, out), layout="keras" the same plus Keras's fans of
+  0-d and 1-d shapes; in_axis / out_axis / batch_axis (JAX's, each an axis or a
+  sequence) or input_axes / output_axes (Keras's) choose any other layout, fan_in= /
+  fan_out= override (fastinit.fans).
+- mode: "fan_in", "fan_out", "fan_avg" (their mean) or "fan_geo_avg" (JAX's:
+  sqrt(fan_in fan_out)).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from .streams import check_stream
 # Std of the standard normal cut to [-2, 2]: sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)).
 TRUNCATED_NORMAL_STD = 0.87962566103423978
 _SQRT2 = 1.4142135623730951  # the binary64 sqrt(2) of docs/stream.md
-MODES = ("fan_in", "fan_out", "fan_avg")
+MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 LAYOUT_NAMES = tuple(LAYOUTS)
 DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 # Keras spells the plain normal "untruncated_normal".
@@ -89,18 +93,28 @@ def _fan(
     """The n of scale / n for `mode`, from explicit fans or the shape.
 
     The layout and axes are checked even when explicit fans make them unnecessary
-    (on a shape of 2 or more axes; 0-d and 1-d shapes have no fans to compute), so
-    a wrong argument never passes just because fan_in= was also given.
+    (on a shape of 2 or more axes, or with input_axes; otherwise 0-d and 1-d shapes
+    have no fans to compute), so a wrong argument never passes just because fan_in=
+    was also given.
     """
     fans = {}
     for name, value in (("fan_in", fan_in), ("fan_out", fan_out)):
         if value is not None:
             fans[name] = _checks.check_real(name, value, positive=True)
-    needed = ("fan_in", "fan_out") if mode == "fan_avg" else (mode,)
-    if len(shape) >= 2 or any(name not in fans for name in needed):
+    needed = (mode,) if mode in ("fan_in", "fan_out") else ("fan_in", "fan_out")
+    keras_axes = fan_options[4] is not None
+    if len(shape) >= 2 or keras_axes or any(name not in fans for name in needed):
         computed = fans_of_checked_shape(shape, *fan_options)
         fans = {"fan_in": computed[0], "fan_out": computed[1], **fans}
-    n = sum(fans[name] for name in needed) / len(needed)
+    if mode == "fan_geo_avg":
+        product = fans["fan_in"] * fans["fan_out"]  # exact for computed (int) fans
+        n = (
+            math.sqrt(product)
+            if product < math.inf
+            else math.sqrt(fans["fan_in"]) * math.sqrt(fans["fan_out"])
+        )
+    else:
+        n = sum(fans[name] for name in needed) / len(needed)
     if n <= 0 and math.prod(shape) > 0:
         raise ValueError(f"{mode} of shape {shape} is {n}; it must be > 0")
     return n
@@ -140,13 +154,16 @@ def variance_scaling(
     threads: int | None = None,
     device: Any = None,
     layout: str = "torch",
-    in_axis: int | None = None,
-    out_axis: int | None = None,
+    in_axis: int | Sequence[int] | None = None,
+    out_axis: int | Sequence[int] | None = None,
     batch_axis: int | Sequence[int] = (),
+    input_axes: Sequence[int] | None = None,
+    output_axes: Sequence[int] | None = None,
     fan_in: float | None = None,
     fan_out: float | None = None,
 ) -> np.ndarray:
-    """Samples with variance scale / n, n = fan_in, fan_out or their mean (`mode`).
+    """Samples with variance scale / n, n = fan_in, fan_out, their mean ("fan_avg") or
+    their geometric mean sqrt(fan_in fan_out) ("fan_geo_avg", JAX's), as `mode` says.
 
     distribution:
     - "truncated_normal": normal cut at ±2σ of itself, σ = sqrt(scale / n) / 0.8796256610342398
@@ -154,9 +171,13 @@ def variance_scaling(
     - "normal" (Keras: "untruncated_normal"): σ = sqrt(scale / n);
     - "uniform": uniform on (-limit, limit), limit = sqrt(3 scale / n).
 
-    Fans: see fastinit.fans.compute_fans (layout="torch" default, "jax"/"keras",
-    or in_axis/out_axis/batch_axis); fan_in= / fan_out= override, and are needed
-    for 0-d and 1-d shapes. He et al. (2015), Glorot & Bengio (2010), LeCun et al. (1998).
+    Fans: see fastinit.fans.compute_fans: layout="torch" (default), "jax" or
+    "keras" (Keras's (1, 1) for 0-d and (n, n) for 1-d shapes); JAX's in_axis /
+    out_axis / batch_axis (an axis or a sequence of axes each) or Keras's input_axes /
+    output_axes (both; fan_in = prod(shape[input_axes]), fan_out =
+    prod(shape[output_axes])); fan_in= / fan_out= override, and are needed for 0-d and
+    1-d shapes under the "torch" and "jax" layouts without axes.
+    He et al. (2015), Glorot & Bengio (2010), LeCun et al. (1998).
     """
     return _variance_scaling(
         shape,
@@ -177,6 +198,8 @@ def variance_scaling(
         batch_axis,
         fan_in,
         fan_out,
+        input_axes,
+        output_axes,
     )
 
 
@@ -199,6 +222,8 @@ def _variance_scaling(
     batch_axis: Any,
     fan_in: Any,
     fan_out: Any,
+    input_axes: Any = None,
+    output_axes: Any = None,
 ) -> np.ndarray:
     """variance_scaling with positional arguments: the named initializers call it
     directly, since keyword forwarding costs more than the fill of a small tensor.
@@ -216,6 +241,8 @@ def _variance_scaling(
         batch_axis,
         fan_in,
         fan_out,
+        input_axes,
+        output_axes,
     )
     return _sample(request, params, out, arguments)
 
@@ -232,15 +259,26 @@ def _variance_setup(
     batch_axis: Any,
     fan_in: Any,
     fan_out: Any,
+    input_axes: Any = None,
+    output_axes: Any = None,
 ) -> tuple[Any, dict[str, Any]]:
     """variance_scaling's arguments checked: (Params, the names that determine them)."""
-    if in_axis is not None or out_axis is not None or type(batch_axis) is not tuple or batch_axis:
+    if (
+        in_axis is not None
+        or out_axis is not None
+        or type(batch_axis) is not tuple
+        or batch_axis
+        or input_axes is not None
+        or output_axes is not None
+    ):
         # Checked before the cache: (1,) == (True,) == (1.0,) would share an entry.
-        in_axis, out_axis, batch_axis = check_fan_axes(in_axis, out_axis, batch_axis)
+        in_axis, out_axis, batch_axis, input_axes, output_axes = check_fan_axes(
+            in_axis, out_axis, batch_axis, input_axes, output_axes
+        )
     params, arguments = _cached(
         _variance_scaling_params,
         *(shape, scale, gain, mode, distribution, layout, in_axis, out_axis, batch_axis),
-        *(fan_in, fan_out),
+        *(fan_in, fan_out, input_axes, output_axes),
     )
     if params is None:  # zero-size output: nothing to sample, nothing to divide
         return _EMPTY_PARAMS, {}
@@ -287,9 +325,9 @@ def _variance_scaling_params(
     if type(distribution) is str:
         distribution = _DISTRIBUTION_ALIASES.get(distribution, distribution)
     _checks.check_choice("distribution", distribution, DISTRIBUTIONS)
-    layout, in_axis, out_axis, batch_axis, fan_in, fan_out = fan_arguments
+    layout, in_axis, out_axis, batch_axis, fan_in, fan_out, *keras_axes = fan_arguments
     _checks.check_choice("layout", layout, LAYOUT_NAMES)
-    n = _fan(shape, mode, fan_in, fan_out, (layout, in_axis, out_axis, batch_axis))
+    n = _fan(shape, mode, fan_in, fan_out, (layout, in_axis, out_axis, batch_axis, *keras_axes))
     if not n > 0:
         return None, {}
     arguments[mode] = n
@@ -319,7 +357,8 @@ _SHARED_ARGS = """
             the variance is exact), "normal" (untruncated, as torch.nn.init's
             xavier_normal_/kaiming_normal_) or "uniform".
         dtype, stream, out, region, threads, device, layout, in_axis, out_axis,
-            batch_axis, fan_in, fan_out: as for `variance_scaling`.
+            batch_axis, input_axes, output_axes, fan_in, fan_out: as for
+            `variance_scaling` (fastinit.fans.compute_fans gives the fans).
 
     Returns:
         A NumPy array of `shape` (or of the region's shape), `out` itself when given,
@@ -351,9 +390,11 @@ def glorot_normal(
     threads: int | None = None,
     device: Any = None,
     layout: str = "torch",
-    in_axis: int | None = None,
-    out_axis: int | None = None,
+    in_axis: int | Sequence[int] | None = None,
+    out_axis: int | Sequence[int] | None = None,
     batch_axis: int | Sequence[int] = (),
+    input_axes: Sequence[int] | None = None,
+    output_axes: Sequence[int] | None = None,
     fan_in: float | None = None,
     fan_out: float | None = None,
 ) -> Any:
@@ -370,7 +411,7 @@ def glorot_normal(
     """
     return _variance_scaling(
         shape, seed, 1.0, gain, "fan_avg", distribution, dtype, stream, out, region, threads,
-        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out, input_axes, output_axes,
     )  # fmt: skip
 
 
@@ -388,9 +429,11 @@ def glorot_uniform(
     threads: int | None = None,
     device: Any = None,
     layout: str = "torch",
-    in_axis: int | None = None,
-    out_axis: int | None = None,
+    in_axis: int | Sequence[int] | None = None,
+    out_axis: int | Sequence[int] | None = None,
     batch_axis: int | Sequence[int] = (),
+    input_axes: Sequence[int] | None = None,
+    output_axes: Sequence[int] | None = None,
     fan_in: float | None = None,
     fan_out: float | None = None,
 ) -> Any:
@@ -406,7 +449,7 @@ def glorot_uniform(
     """
     return _variance_scaling(
         shape, seed, 1.0, gain, "fan_avg", distribution, dtype, stream, out, region, threads,
-        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out, input_axes, output_axes,
     )  # fmt: skip
 
 
@@ -424,9 +467,11 @@ def he_normal(
     threads: int | None = None,
     device: Any = None,
     layout: str = "torch",
-    in_axis: int | None = None,
-    out_axis: int | None = None,
+    in_axis: int | Sequence[int] | None = None,
+    out_axis: int | Sequence[int] | None = None,
     batch_axis: int | Sequence[int] = (),
+    input_axes: Sequence[int] | None = None,
+    output_axes: Sequence[int] | None = None,
     fan_in: float | None = None,
     fan_out: float | None = None,
 ) -> Any:
@@ -445,7 +490,7 @@ def he_normal(
     """
     return _variance_scaling(
         shape, seed, 2.0, gain, "fan_in", distribution, dtype, stream, out, region, threads,
-        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out, input_axes, output_axes,
     )  # fmt: skip
 
 
@@ -463,9 +508,11 @@ def he_uniform(
     threads: int | None = None,
     device: Any = None,
     layout: str = "torch",
-    in_axis: int | None = None,
-    out_axis: int | None = None,
+    in_axis: int | Sequence[int] | None = None,
+    out_axis: int | Sequence[int] | None = None,
     batch_axis: int | Sequence[int] = (),
+    input_axes: Sequence[int] | None = None,
+    output_axes: Sequence[int] | None = None,
     fan_in: float | None = None,
     fan_out: float | None = None,
 ) -> Any:
@@ -482,7 +529,7 @@ def he_uniform(
     """
     return _variance_scaling(
         shape, seed, 2.0, gain, "fan_in", distribution, dtype, stream, out, region, threads,
-        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out, input_axes, output_axes,
     )  # fmt: skip
 
 
@@ -500,9 +547,11 @@ def lecun_normal(
     threads: int | None = None,
     device: Any = None,
     layout: str = "torch",
-    in_axis: int | None = None,
-    out_axis: int | None = None,
+    in_axis: int | Sequence[int] | None = None,
+    out_axis: int | Sequence[int] | None = None,
     batch_axis: int | Sequence[int] = (),
+    input_axes: Sequence[int] | None = None,
+    output_axes: Sequence[int] | None = None,
     fan_in: float | None = None,
     fan_out: float | None = None,
 ) -> Any:
@@ -518,7 +567,7 @@ def lecun_normal(
     """
     return _variance_scaling(
         shape, seed, 1.0, gain, "fan_in", distribution, dtype, stream, out, region, threads,
-        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out, input_axes, output_axes,
     )  # fmt: skip
 
 
@@ -536,9 +585,11 @@ def lecun_uniform(
     threads: int | None = None,
     device: Any = None,
     layout: str = "torch",
-    in_axis: int | None = None,
-    out_axis: int | None = None,
+    in_axis: int | Sequence[int] | None = None,
+    out_axis: int | Sequence[int] | None = None,
     batch_axis: int | Sequence[int] = (),
+    input_axes: Sequence[int] | None = None,
+    output_axes: Sequence[int] | None = None,
     fan_in: float | None = None,
     fan_out: float | None = None,
 ) -> Any:
@@ -554,7 +605,7 @@ def lecun_uniform(
     """
     return _variance_scaling(
         shape, seed, 1.0, gain, "fan_in", distribution, dtype, stream, out, region, threads,
-        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out,
+        device, layout, in_axis, out_axis, batch_axis, fan_in, fan_out, input_axes, output_axes,
     )  # fmt: skip
 
 
@@ -801,6 +852,8 @@ def _named_parameters(
     batch_axis: Any = (),
     fan_in: Any = None,
     fan_out: Any = None,
+    input_axes: Any = None,
+    output_axes: Any = None,
 ) -> Any:
     setup = _variance_setup(
         shape,
@@ -814,6 +867,8 @@ def _named_parameters(
         batch_axis,
         fan_in,
         fan_out,
+        input_axes,
+        output_axes,
     )
     return _checked(dtype, *setup)
 
@@ -832,6 +887,8 @@ def _variance_scaling_parameters(
     batch_axis: Any = (),
     fan_in: Any = None,
     fan_out: Any = None,
+    input_axes: Any = None,
+    output_axes: Any = None,
 ) -> Any:
     setup = _variance_setup(
         shape,
@@ -845,6 +902,8 @@ def _variance_scaling_parameters(
         batch_axis,
         fan_in,
         fan_out,
+        input_axes,
+        output_axes,
     )
     return _checked(dtype, *setup)
 

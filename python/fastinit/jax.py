@@ -10,8 +10,9 @@ builder per jax.nn.initializers name, each with JAX's signature, beside make_arr
   JAX itself. Replicated blocks are computed once per call, not once per device.
 - `glorot_normal()`, `he_uniform()`, `variance_scaling(...)`, `normal(stddev)`,
   `uniform(scale)`, `truncated_normal(stddev, ...)`, `constant(value)`, `zeros`, `ones`,
-  `orthogonal(scale, column_axis)`: the builders of `jax.nn.initializers`, with its
-  arguments, defaults and fan rule (in_axis=-2, out_axis=-1: Flax kernels are (in, out),
+  `orthogonal(scale, column_axis)`, `delta_orthogonal(scale, column_axis)`: the builders
+  of `jax.nn.initializers`, with its arguments, defaults and fan rule (fastinit.fans:
+  in_axis=-2, out_axis=-1, each may be a sequence; Flax kernels are (in, out),
   convolutions (*window, in, out)). Each returns
   `init(key_or_seed, shape, dtype=..., out_sharding=None, *, sharding=None, stream=0)`.
 
@@ -36,9 +37,10 @@ Differences from jax.nn.initializers, by design:
 - uniform(scale) samples the open interval (0, scale) (JAX: [0, scale)); uniform
   variance scaling the open (-limit, limit).
 - Negative `scale`/`stddev` are refused (JAX multiplies by them).
-- `orthogonal` computes the whole matrix on the host (one QR, NumPy's LAPACK) and then
-  places it, whatever the sharding; its layout is JAX's (`column_axis`), its sign
-  convention fastinit's (Haar-distributed either way).
+- `orthogonal` and `delta_orthogonal` compute the whole tensor on the host (one QR,
+  NumPy's LAPACK) and then place it, whatever the sharding; their layout is JAX's
+  (`column_axis`; delta_orthogonal's centre at (k - 1) // 2), their sign convention
+  fastinit's (Haar-distributed either way).
 - `out_sharding` / `sharding` take a `jax.sharding.Sharding` (a NamedSharding, ...), not a
   bare PartitionSpec.
 
@@ -47,9 +49,7 @@ jax is imported by this module only; `import fastinit` never imports it.
 
 from __future__ import annotations
 
-import math
 import numbers
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -57,8 +57,8 @@ import jax
 import numpy as np
 from jax.sharding import Sharding
 
-from . import _checks, initializers, structured
-from .fans import _axis_in_range, _axis_type
+from . import _checks, fans, initializers, structured
+from .fans import _axis_type
 
 # The samplers make_array can build: those that take (shape, seed, ...), and the
 # structured ones that take no seed (their values need none).
@@ -91,8 +91,6 @@ _UNSEEDED: dict[str, Callable[..., Any]] = {
     "dirac": structured.dirac,
 }
 SAMPLERS = tuple(_SEEDED) + tuple(_UNSEEDED)
-
-_MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 
 
 class Initializer(Protocol):
@@ -282,41 +280,16 @@ def _sampled(
 
 
 # ---------------------------------------------------------------------------
-# Fans: JAX's rule, which also takes sequences of axes
+# Fans: JAX's rule, fastinit.fans' (it takes sequences of axes too)
 
 
-def _axes(name: str, axis: Any, ndim: int) -> tuple[int, ...]:
-    """An axis or a sequence of them, checked and made non-negative."""
-    if isinstance(axis, numbers.Integral) and not isinstance(axis, (bool, np.bool_)):
-        return (_axis_in_range(name, operator.index(axis), ndim),)
-    if isinstance(axis, (str, bytes)) or not isinstance(axis, Sequence):
-        raise TypeError(f"{name} must be an axis or a sequence of axes, got {_checks.show(axis)}")
-    return tuple(
-        _axis_in_range(name, _axis_type(f"{name}[{k}]", a), ndim) for k, a in enumerate(axis)
-    )
-
-
-def jax_fans(
-    shape: tuple[int, ...], in_axis: Any, out_axis: Any, batch_axis: Any
-) -> tuple[float, float]:
+def jax_fans(shape: Sequence[int], in_axis: Any, out_axis: Any, batch_axis: Any) -> tuple[int, int]:
     """(fan_in, fan_out) by jax.nn.initializers' rule: the receptive field is every axis
-    outside in_axis, out_axis and batch_axis; each of the three may be a sequence."""
-    if len(shape) < 2 and isinstance(in_axis, int) and in_axis == -2:
-        raise ValueError(
-            f"fans need a shape with at least 2 axes with the default in_axis, got {shape}; "
-            "pass in_axis (and out_axis) explicitly"
-        )
-    ndim = len(shape)
-    ins = _axes("in_axis", in_axis, ndim)
-    outs = _axes("out_axis", out_axis, ndim)
-    batch = _axes("batch_axis", batch_axis, ndim)
-    named = ins + outs + batch
-    if len(set(named)) != len(named):
-        raise ValueError(
-            f"in_axis {ins}, out_axis {outs} and batch_axis {batch} must be distinct axes"
-        )
-    field = math.prod(d for axis, d in enumerate(shape) if axis not in named)
-    return math.prod(shape[a] for a in ins) * field, math.prod(shape[a] for a in outs) * field
+    outside in_axis, out_axis and batch_axis; each of the three may be a sequence.
+    The same as `fastinit.compute_fans(shape, layout="jax", in_axis=..., ...)`."""
+    return fans.fans_of_checked_shape(
+        _checks.check_shape(shape), "jax", in_axis, out_axis, batch_axis
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -338,8 +311,9 @@ def variance_scaling(
     so the variance is exactly scale / n), "normal" or "uniform" (±sqrt(3 scale / n)).
     The values are `fastinit.variance_scaling(shape, seed, ..., layout="jax")`'s."""
     _checks.check_real("scale", scale, positive=True)
-    _checks.check_choice("mode", mode, _MODES)
+    _checks.check_choice("mode", mode, initializers.MODES)
     _checks.check_choice("distribution", distribution, initializers.DISTRIBUTIONS)
+    fans.check_fan_axes(in_axis, out_axis, batch_axis)  # their types now, ranges per shape
     default_dtype = dtype
 
     def init(
@@ -351,23 +325,20 @@ def variance_scaling(
         sharding: Sharding | None = None,
         stream: int | str = 0,
     ) -> jax.Array:
-        checked = _checks.check_shape(shape)
-        fan_in, fan_out = jax_fans(checked, in_axis, out_axis, batch_axis)
-        if mode == "fan_geo_avg":  # fastinit's modes lack it: pass n itself as fan_in
-            fans = {"mode": "fan_in", "fan_in": math.sqrt(fan_in * fan_out)}
-        else:
-            fans = {"mode": mode, "fan_in": fan_in, "fan_out": fan_out}
         return _sampled(
             "variance_scaling",
             key,
-            checked,
+            shape,
             dtype,
             _one_sharding(out_sharding, sharding),
             stream,
             scale=scale,
+            mode=mode,
             distribution=distribution,
             layout="jax",
-            **fans,
+            in_axis=in_axis,
+            out_axis=out_axis,
+            batch_axis=batch_axis,
         )
 
     return init
@@ -576,7 +547,8 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = None) -> 
     """jax.nn.initializers.orthogonal: a matrix of prod(shape) / shape[column_axis] rows
     and shape[column_axis] columns with orthonormal rows or columns (whichever side is
     smaller), times `scale`, reshaped with its columns along `column_axis`. The matrix is
-    `fastinit.orthogonal((rows, columns), seed, gain=scale)`, computed once on the host."""
+    `fastinit.orthogonal(shape, seed, scale, layout="jax", column_axis=column_axis)`,
+    computed once on the host."""
     scale = _checks.check_real("scale", scale, nonnegative=True)
     column_axis = _axis_type("column_axis", column_axis)
     default_dtype = dtype
@@ -590,20 +562,47 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = None) -> 
         sharding: Sharding | None = None,
         stream: int | str = 0,
     ) -> jax.Array:
-        checked = _checks.check_shape(shape)
-        if len(checked) < 2:
-            raise ValueError(f"orthogonal needs a shape with at least 2 axes, got {checked}")
-        axis = _axis_in_range("column_axis", column_axis, len(checked))
         chosen = _one_sharding(out_sharding, sharding)
         seed = seed_from_key(key)
-        jax_dtype = _jax_dtype(dtype)
-        columns = checked[axis]
-        rest = checked[:axis] + checked[axis + 1 :]
-        matrix = structured.orthogonal(
-            (math.prod(rest), columns), seed, scale, dtype=jax_dtype, stream=stream
+        values = structured.orthogonal(
+            shape,
+            seed,
+            scale,
+            layout="jax",
+            column_axis=column_axis,
+            dtype=_jax_dtype(dtype),
+            stream=stream,
         )
-        values = np.moveaxis(matrix.reshape(rest + (columns,)), -1, axis)
-        return _place(np.ascontiguousarray(values), chosen)
+        return _place(values, chosen)
+
+    return init
+
+
+def delta_orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = None) -> Initializer:
+    """jax.nn.initializers.delta_orthogonal: a (*window, in, out) kernel (3 to 5 axes,
+    in <= out) that is zero but at the window's centre (index (k - 1) // 2 per spatial
+    axis), which holds an orthogonal (in, out) matrix times `scale` (column_axis is an
+    axis of that matrix). The values are `fastinit.delta_orthogonal(shape, seed, scale,
+    column_axis=column_axis)`'s, computed once on the host."""
+    scale = _checks.check_real("scale", scale, nonnegative=True)
+    column_axis = _axis_type("column_axis", column_axis)
+    default_dtype = dtype
+
+    def init(
+        key: Any,
+        shape: Sequence[int],
+        dtype: Any = default_dtype,
+        out_sharding: Sharding | None = None,
+        *,
+        sharding: Sharding | None = None,
+        stream: int | str = 0,
+    ) -> jax.Array:
+        chosen = _one_sharding(out_sharding, sharding)
+        seed = seed_from_key(key)
+        values = structured.delta_orthogonal(
+            shape, seed, scale, column_axis=column_axis, dtype=_jax_dtype(dtype), stream=stream
+        )
+        return _place(values, chosen)
 
     return init
 
@@ -612,6 +611,7 @@ __all__ = [
     "Initializer",
     "SAMPLERS",
     "constant",
+    "delta_orthogonal",
     "glorot_normal",
     "glorot_uniform",
     "he_normal",

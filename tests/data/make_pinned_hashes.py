@@ -37,6 +37,13 @@ SAMPLERS = {
     "truncated_normal": lambda shape, **kw: fastinit.truncated_normal(
         shape, mean=1.0, std=0.5, lower=-1.0, upper=3.0, **kw
     ),
+    # Issue 16: JAX's fan_geo_avg and Keras's input_axes / output_axes (new outputs).
+    "variance_scaling_fan_geo_avg": lambda shape, **kw: fastinit.variance_scaling(
+        shape, scale=2.0, mode="fan_geo_avg", layout="jax", **kw
+    ),
+    "he_normal_keras_axes": lambda shape, **kw: fastinit.he_normal(
+        shape, input_axes=(0,), output_axes=(-1,), **kw
+    ),
 }
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 SHAPES = ((33, 17), (4, 3, 5, 5))
