@@ -303,6 +303,10 @@ def test_every_served_function_and_method_is_the_drop_in():
             lambda: init.orthogonal_(w, 0.5),
             lambda t, **k: ft.orthogonal_(t, 0.5, **k),
         ),
+        "sparse_": (
+            lambda: init.sparse_(w, 0.5, std=0.2),
+            lambda t, **k: ft.sparse_(t, 0.5, std=0.2, **k),
+        ),
         "generator ignored": (
             lambda: init.uniform_(w, 0.0, 1.0, torch.Generator()),
             ft.uniform_,

@@ -50,7 +50,7 @@ drop-ins). Every other call runs torch's own function, bit for bit.
 N.B. only module-level look-ups are caught: `from torch.nn.init import normal_` bound
 before the context calls torch's function directly (its inner Tensor.normal_ /
 uniform_ call is still served, with torch's formula for the bound). Other random ops
-(torch.randn, Tensor.random_/bernoulli_, nn.init.sparse_) are not redirected. Tensors
+(torch.randn, Tensor.random_/bernoulli_) are not redirected. Tensors
 replaced inside the context (`to_empty`, `.to()`) are found again on the first call
 that misses; submodules added inside it are not: build the model before entering.
 """
@@ -90,6 +90,7 @@ _RANDOM_INITS = (
     "kaiming_uniform_",
     "kaiming_normal_",
     "orthogonal_",
+    "sparse_",
 )
 _FIXED_INITS = ("constant_", "ones_", "zeros_", "eye_", "dirac_")
 # Tensor methods served by a drop-in; True for the random ones.
