@@ -218,3 +218,26 @@ def test_a_spec_literal_round_trips_and_fills_windows_like_the_sampler(tmp_path)
 def test_a_bad_spec_literal_is_refused_naming_the_tensor(value, error, match):
     with pytest.raises(error, match=rf"tensor 'a'.*{match}"):
         specs.spec_from_json(_literal_document(value))
+
+
+@pytest.mark.parametrize("chunk", [7, 1000, 1 << 18])
+def test_literals_and_formulas_fill_windows_a_chunk_at_a_time(chunk, tmp_path, monkeypatch):
+    """Host-made values are written a bounded chunk at a time (periodic literals tiled,
+    others by index); every chunk size gives the sampler's bits."""
+    from fastinit import _windows
+    from safetensors.numpy import load_file
+
+    monkeypatch.setattr(_windows, "_HOST_CHUNK", chunk)
+    rows = {"value": [0.1 * i for i in range(9)]}
+    middle = {"value": [[0.5 * i] for i in range(6)]}
+    tensors = (
+        specs.TensorSpec("rows", (700, 9), "bfloat16", "constant", rows),
+        specs.TensorSpec("middle", (5, 6, 7), "float16", "constant", middle),
+        specs.TensorSpec("dt", (4321,), "float32", "inverse_softplus_log_uniform", dict(SOFTPLUS)),
+    )
+    spec = specs.check_spec(specs.ModelSpec(3, tensors))
+    checkpoint.write(spec, tmp_path / "x.safetensors", window=4096, progress=False)
+    written = load_file(tmp_path / "x.safetensors")
+    for tensor in spec.tensors:
+        np.testing.assert_array_equal(written[tensor.name], specs.sample_into(tensor, 3))
+    assert not checkpoint.verify(tmp_path / "x.safetensors").mismatched

@@ -36,14 +36,23 @@ from .streams import stream_id
 DEFAULT_WINDOW = 64 << 20  # bytes generated and written at a time
 BLOCK = 4096  # windows are whole blocks: O_DIRECT's alignment and mmap's page size
 _MADV_POPULATE_WRITE = 23  # Linux >= 5.14: fault a window in with one call
+_HOST_CHUNK = 1 << 18  # elements of a literal or computed value made at a time (~10 MB)
 DIRECT_IO = True  # write with O_DIRECT where the file system allows it (else mmap windows)
+
+
+class _Literal(NamedTuple):
+    """A constant's literal array, rounded into the dtype, with as many axes as the tensor;
+    period: the flat values' repeating block when the leading axes are broadcast."""
+
+    values: np.ndarray
+    period: np.ndarray | None
 
 
 class Prepared(NamedTuple):
     """What fills a tensor anywhere: computed once per tensor, not per window."""
 
     # A _core.Params; the float every element holds (exactly a dtype value); a constant's
-    # literal array (rounded into dtype, as many axes as the tensor); or a computed.Formula.
+    # _Literal; or a computed.Formula.
     params: Any
     stream: int  # stream_id(tensor.name)
 
@@ -58,7 +67,15 @@ def prepare(tensor: TensorSpec) -> Prepared:
         dtype = _checks.check_dtype(tensor.dtype)
         literal = _checks.check_constant_array(value, dtype, tensor.shape)
         literal = literal.reshape((1,) * (len(tensor.shape) - literal.ndim) + literal.shape)
-        return Prepared(np.ascontiguousarray(_fill.round_all(literal, dtype)), stream)
+        rounded = np.ascontiguousarray(_fill.round_all(literal, dtype))
+        # Leading axes it is broadcast along make the flat values periodic: one period.
+        lead = next((axis for axis, size in enumerate(rounded.shape) if size != 1), rounded.ndim)
+        period = math.prod(tensor.shape[lead:])
+        block = None
+        if period <= _HOST_CHUNK:
+            block = np.broadcast_to(rounded.reshape(rounded.shape[lead:]), tensor.shape[lead:])
+            block = block.reshape(-1)
+        return Prepared(_Literal(rounded, block), stream)
     return Prepared(initializers.parameters(init, tensor.shape, tensor.dtype, params), stream)
 
 
@@ -76,13 +93,24 @@ def fill_piece(
     params = prepared.params
     if isinstance(params, float):  # zeros, ones, constant
         view[...] = params
-    elif isinstance(params, np.ndarray):  # a constant's literal, broadcast
-        view[...] = params.reshape(-1)[_literal_index(tensor.shape, params.shape, first, view.size)]
-    elif isinstance(params, computed.Formula):
-        words = initializers.random_bits(
-            view.size, seed, stream=prepared.stream, offset=first, threads=threads
-        )
-        view[...] = computed.evaluate(params, words, view.dtype)
+    elif isinstance(params, (_Literal, computed.Formula)):
+        # Values made on the host, a bounded chunk at a time (their index arithmetic and
+        # binary64 temporaries take ~40 bytes an element).
+        for begin in range(0, view.size, _HOST_CHUNK):
+            chunk = view[begin : begin + _HOST_CHUNK]
+            at = first + begin
+            if isinstance(params, _Literal) and params.period is not None:
+                start = at % params.period.size
+                rolled = np.concatenate([params.period[start:], params.period[:start]])
+                chunk[...] = np.resize(rolled, chunk.size)
+            elif isinstance(params, _Literal):  # a constant's literal, broadcast
+                index = _literal_index(tensor.shape, params.values.shape, at, chunk.size)
+                chunk[...] = params.values.reshape(-1)[index]
+            else:
+                words = initializers.random_bits(
+                    chunk.size, seed, stream=prepared.stream, offset=at, threads=threads
+                )
+                chunk[...] = computed.evaluate(params, words, view.dtype)
     else:
         _fill.fill_flat(view, prepared.params, seed, prepared.stream, first, threads)
     for begin, end in zeroed_spans(tensor.shape, tensor.zero_rows, first, first + view.size):
