@@ -18,6 +18,7 @@ import sys
 import fastinit as fi
 import numpy as np
 import pytest
+from test_cuda_routing_fake import fake_device  # noqa: F401  (a fixture)
 
 # ---------------------------------------------------------------------------
 # Fans: JAX's rule over sequences of axes
@@ -547,3 +548,26 @@ def test_delta_orthogonal_equals_fastinit_jax_builder_and_jaxs_structure():
         assert ((theirs != 0) == (ours != 0)).all()  # the same centre, zeros elsewhere
     with pytest.raises(ValueError, match=r"shape\[-2\] <= shape\[-1\]"):
         fj.delta_orthogonal()(0, (3, 6, 4))
+
+
+# ---------------------------------------------------------------------------
+# The CUDA route of the new outputs, against test_cuda_routing_fake's fake device
+
+
+@pytest.mark.usefixtures("fake_device")
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda **kw: fi.orthogonal((4, 6, 5), 2, layout="jax", column_axis=1, **kw),
+        lambda **kw: fi.orthogonal((12, 20), 2, 1.5, dtype="float64", **kw),
+        lambda **kw: fi.delta_orthogonal((3, 3, 4, 6), 2, dtype="bfloat16", **kw),
+        lambda **kw: fi.delta_orthogonal((4, 4, 6), 2, region=(slice(1, 2), slice(1, 3)), **kw),
+        lambda **kw: fi.variance_scaling((6, 5, 4), 2, mode="fan_geo_avg", **kw),
+    ],
+    ids=["orthogonal-jax", "orthogonal-f64", "delta", "delta-region", "fan_geo_avg"],
+)
+def test_the_cuda_route_writes_the_cpu_bits(call):
+    on_device = call(device="cuda")
+    on_host = call()
+    assert isinstance(on_device, fi.CudaArray)
+    assert on_device.to_numpy().tobytes() == on_host.tobytes()

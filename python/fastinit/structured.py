@@ -219,7 +219,7 @@ def orthogonal(
     dtype. The QR runs in NumPy's LAPACK, so the bits are reproducible for a given
     NumPy build; across LAPACK builds a value may differ in its last bit. `region`
     slices the full result. On CUDA the matrix is computed on the host and copied to
-    the device once. A zero-size shape gives an empty (or all-zero) result, as JAX.
+    the device once. A shape with a zero-size axis gives an empty result.
 
     Raises:
         ValueError, TypeError: a shape of fewer than 2 axes, a bad layout, column_axis
