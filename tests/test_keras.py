@@ -6,8 +6,10 @@ with the exact values and with Keras's own initializer of the same config, withi
 standard errors estimated from the samples (2^20 values for the 2-d shapes, where a 1%
 variance error is 7 to 11 standard errors from the exact value); every class equals its
 fastinit call bit for bit in every dtype; configs and Keras serialization round-trip to
-the same values; Dense, Conv2D and a saved and loaded model use them. KERAS_BACKEND
-defaults to torch here (the test extra has it); the module skips without keras.
+the same values; Dense, Conv2D, EinsumDense, MultiHeadAttention and a saved and loaded
+model use them; the same bits on the JAX (when installed) and NumPy backends.
+KERAS_BACKEND defaults to torch here (the test extra has it); the module skips without
+keras.
 """
 
 from __future__ import annotations
@@ -183,9 +185,17 @@ def references(shape: tuple[int, ...], dtype: str) -> list[tuple[object, np.ndar
             fk.Orthogonal(2.0, seed=4, stream="q"),
             fastinit.orthogonal((rows, columns), 4, 2.0, stream="q", dtype=dtype).reshape(shape),
         ),
+        (
+            fk.Orthogonal(0.5, seed=4),
+            fastinit.orthogonal(shape, 4, 0.5, layout="keras", dtype=dtype),
+        ),
         (fk.Zeros(), fastinit.zeros(shape, dtype=dtype)),
         (fk.Ones(), fastinit.ones(shape, dtype=dtype)),
         (fk.Constant(2.7), fastinit.constant(shape, 2.7, dtype=dtype)),
+        (
+            fk.Constant(np.linspace(-1, 1, shape[-1])),
+            fastinit.constant(shape, np.linspace(-1, 1, shape[-1]), dtype=dtype),
+        ),
     ]
     for name in ("glorot_normal", "glorot_uniform", "he_normal", "he_uniform"):
         cls = getattr(fk, name.title().replace("_", ""))
@@ -229,6 +239,36 @@ def test_zero_size_shapes():
         assert numpy(init((0, 4))).shape == (0, 4)
 
 
+def test_keras_fans_of_0d_and_1d_shapes_and_axes():
+    """Keras's compute_fans: () -> (1, 1), (n,) -> (n, n); input_axes/output_axes."""
+    assert same_bits(fk.GlorotUniform(1)(()), fastinit.glorot_uniform((), 1, layout="keras"))
+    assert same_bits(fk.HeNormal(1)((7,)), fastinit.he_normal((7,), 1, layout="keras"))
+    ours = moments(fk.GlorotNormal(4)((2**20,)))
+    theirs = moments(keras.initializers.GlorotNormal(4)((2**20,)))
+    assert abs(ours[1] - 2.0**-20) < 6 * ours[3]
+    assert abs(ours[1] - theirs[1]) < 6 * math.hypot(ours[3], theirs[3])
+    assert abs(numpy(fk.HeUniform(4)(()))) < math.sqrt(6)  # fans (1, 1): limit sqrt(6)
+    init = fk.VarianceScaling(2.0, "fan_avg", seed=3, input_axes=[0], output_axes=[1, 2])
+    want = fastinit.variance_scaling(
+        (16, 4, 8),
+        3,
+        scale=2.0,
+        mode="fan_avg",
+        layout="keras",
+        input_axes=[0],
+        output_axes=[1, 2],
+    )
+    assert same_bits(init((16, 4, 8)), want)
+    ours = moments(init((1024, 32, 32)))  # fan_in 1024, fan_out 32 * 32
+    theirs = moments(
+        keras.initializers.VarianceScaling(
+            2.0, "fan_avg", seed=3, input_axes=[0], output_axes=[1, 2]
+        )((1024, 32, 32))
+    )
+    assert abs(ours[1] - 2 / 1024) < 6 * ours[3]
+    assert abs(ours[1] - theirs[1]) < 6 * math.hypot(ours[3], theirs[3])
+
+
 # ---------------------------------------------------------------------------
 # Configs and serialization
 
@@ -267,6 +307,23 @@ def test_serialization_round_trip():
         assert type(keras.initializers.get(f"fastinit>{name}")) is type(init)
     dense = keras.layers.Dense(3, kernel_initializer="fastinit>HeNormal")
     assert type(dense.kernel_initializer) is fk.HeNormal
+
+
+def test_constant_arrays_broadcast_as_in_keras():
+    for value, shape in [
+        ([[0.1], [-2.5], [3.0]], (3, 4)),
+        (np.arange(8, dtype=np.float32) / 7, (2, 3, 8)),
+        (keras.ops.convert_to_tensor(np.float32(0.3)), (5,)),
+    ]:
+        ours = fk.Constant(value)
+        want = numpy(keras.initializers.Constant(value)(shape))
+        assert same_bits(ours(shape), want)
+        serialized = json.loads(json.dumps(keras.saving.serialize_keras_object(ours)))
+        assert same_bits(keras.saving.deserialize_keras_object(serialized)(shape), want)
+    array = np.ones(3)
+    constant = fk.Constant(array)
+    array[0] = 5.0  # the initializer keeps its own copy
+    assert same_bits(constant((2, 3)), np.ones((2, 3), np.float32))
 
 
 def test_config_of_keras_arguments():
@@ -342,6 +399,21 @@ def test_dense_and_conv2d_kernels_are_fastinit_bits():
     assert same_bits(conv.kernel, want)
 
 
+def test_einsum_dense_and_attention_give_their_fan_axes():
+    layer = keras.layers.EinsumDense(
+        "ab,bcd->acd", output_shape=(4, 8), kernel_initializer=fk.GlorotUniform(seed=1)
+    )
+    layer.build((None, 16))
+    want = fastinit.glorot_uniform(
+        (16, 4, 8), 1, layout="keras", input_axes=[0], output_axes=[1, 2]
+    )
+    assert same_bits(layer.kernel, want)
+    attention = keras.layers.MultiHeadAttention(2, 8, kernel_initializer=fk.GlorotUniform())
+    attention.build((None, 5, 16), (None, 5, 16))
+    kernels = [numpy(attention._query_dense.kernel), numpy(attention._key_dense.kernel)]
+    assert not np.array_equal(*kernels)  # each clone drew its own seed, as in Keras
+
+
 def test_saved_model_keeps_the_initializer_config(tmp_path):
     model = keras.Sequential(
         [
@@ -381,6 +453,8 @@ def test_saved_model_keeps_the_initializer_config(tmp_path):
         (lambda: fk.GlorotNormal(input_axes=[0]), ValueError, "input_axes"),
         (lambda: fk.GlorotNormal(input_axes=[0], output_axes=1), TypeError, "output_axes"),
         (lambda: fk.GlorotNormal(input_axes=[0.5], output_axes=[1]), TypeError, "input_axes"),
+        (lambda: fk.HeNormal(1, [2], [1])((3, 4)), ValueError, "input_axes"),
+        (lambda: fk.HeNormal(1, [0], [0])((3, 4)), ValueError, "distinct"),
         (lambda: fk.RandomNormal(stddev=-0.1), ValueError, "stddev"),
         (lambda: fk.TruncatedNormal(stddev=0.0), ValueError, "stddev"),
         (lambda: fk.RandomNormal(mean=math.nan), ValueError, "mean"),
@@ -388,8 +462,9 @@ def test_saved_model_keeps_the_initializer_config(tmp_path):
         (lambda: fk.RandomUniform(0.0, math.inf), ValueError, "maxval"),
         (lambda: fk.Orthogonal(gain=-1.0), ValueError, "gain"),
         (lambda: fk.Identity(gain=-1.0), ValueError, "gain"),
-        (lambda: fk.Constant([1.0, 2.0]), TypeError, "value"),
-        (lambda: fk.Constant(np.ones(2)), ValueError, "value"),
+        (lambda: fk.Constant(["a"]), TypeError, "value"),
+        (lambda: fk.Constant([1.0, math.nan]), ValueError, "value"),
+        (lambda: fk.Constant(np.ones(3))((6, 10)), ValueError, "value of shape"),
         (lambda: fk.GlorotUniform(1)((4, 4), "int32"), ValueError, "dtype"),
         (lambda: fk.Zeros()((4, 4), "float8"), ValueError, "dtype"),
         (lambda: fk.Orthogonal(seed=1)((5,)), ValueError, "2 axes"),
@@ -450,3 +525,20 @@ print(same, len(value.addressable_shards))
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert result.stdout.split() == ["jax", "float32", "True", "True", "4", "True", "4"]
+
+
+def test_numpy_backend_gives_the_same_bits():
+    code = (
+        "import fastinit, fastinit.keras as fk, keras, numpy as np\n"
+        "layer = keras.layers.Conv1D(4, 3, kernel_initializer=fk.HeUniform(seed=2))\n"
+        "layer.build((None, 10, 5))\n"
+        "want = fastinit.he_uniform((3, 5, 4), 2, layout='keras')\n"
+        "got = np.asarray(layer.kernel.value)\n"
+        "print(keras.backend.backend(), np.array_equal(got.view(np.uint32), "
+        "want.view(np.uint32)))\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "numpy"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout.split() == ["numpy", "True"]

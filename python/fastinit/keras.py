@@ -5,8 +5,8 @@
 
 Each class has the name, constructor arguments, defaults and get_config keys of its
 Keras 3 namesake, plus fastinit's keyword-only `stream` (an integer in [0, 2^64) or a
-tensor name; default 0), and works in any layer on any backend (JAX, TensorFlow,
-PyTorch, NumPy):
+tensor name; default 0), and works in any layer on any backend (tested: PyTorch, JAX,
+NumPy):
 
 - `VarianceScaling(scale, mode, distribution, seed, input_axes, output_axes)` and the
   named `GlorotNormal`, `GlorotUniform`, `HeNormal`, `HeUniform`, `LecunNormal`,
@@ -22,9 +22,10 @@ PyTorch, NumPy):
 - `RandomNormal(mean, stddev)`, `RandomUniform(minval, maxval)`,
   `TruncatedNormal(mean, stddev)` (cut at ±2 stddev, no std correction, as Keras):
   fastinit.normal / uniform / truncated_normal.
-- `Orthogonal(gain)`: Keras's layout: a (prod(shape[:-1]), shape[-1]) matrix,
-  `fastinit.orthogonal((rows, columns), seed, gain)`, reshaped to the shape.
-- `Zeros`, `Ones`, `Constant(value)` (a real scalar), `Identity(gain)` (2-d shapes).
+- `Orthogonal(gain)`: `fastinit.orthogonal(shape, seed, gain, layout="keras")`, Keras's
+  layout: a (prod(shape[:-1]), shape[-1]) matrix reshaped to the shape.
+- `Zeros`, `Ones`, `Constant(value)` (a real, or an array-like broadcast to the shape),
+  `Identity(gain)` (2-d shapes).
 
 Values. `init(shape, dtype)` computes `fastinit.<sampler>(shape, seed, ..., dtype=dtype,
 stream=stream)` on the host and returns it as a backend tensor with
@@ -51,13 +52,12 @@ Differences from keras.initializers, by design:
 - The bits are fastinit's stream (Philox4x32-10, docs/stream.md), not the backend's
   generator: the distributions, fans and scales are Keras's, the sampled values are not,
   and they are the same on every backend.
-- Values are computed on the host (not traceable: an initializer runs eagerly, as Keras
-  runs it when a variable is created).
+- Values are computed on the host; under a trace (jax.jit) they enter as a constant.
 - Uniform samples lie in the open interval (minval, maxval) (Keras: [minval, maxval)).
 - Negative stddev/gain, minval > maxval, negative seeds, one of input_axes / output_axes
   without the other, and dtypes other than the four float types are refused with an
   error naming the argument (Keras accepts them or ignores them).
-- Constant takes a real scalar only.
+- Identity's config keeps its gain (Keras's Identity.get_config() returns {}).
 
 Serialization. The classes are registered with Keras under the package "fastinit"
 (registered names "fastinit>GlorotUniform", ...): `keras.saving.serialize_keras_object`,
@@ -71,7 +71,6 @@ keras is imported by this module only; `import fastinit` never imports it.
 
 from __future__ import annotations
 
-import math
 import numbers
 import random
 from collections.abc import Sequence
@@ -446,8 +445,9 @@ class RandomUniform(_Random):
 class Orthogonal(_Random):
     """A (semi-)orthogonal matrix times gain, Keras's layout: the matrix has
     prod(shape[:-1]) rows and shape[-1] columns, orthonormal columns (or rows, if it is
-    wide), reshaped to the shape. Its values are
-    `fastinit.orthogonal((rows, columns), seed, gain).reshape(shape)` (Saxe et al. 2014).
+    wide), reshaped to the shape: `fastinit.orthogonal(shape, seed, gain, layout="keras")`,
+    the same as `fastinit.orthogonal((rows, columns), seed, gain).reshape(shape)`
+    (Saxe et al. 2014).
 
     Args: gain (>= 0); seed (an int or None); stream (keyword only).
     """
@@ -460,14 +460,10 @@ class Orthogonal(_Random):
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
         name = _dtype(dtype)
-        checked = _shape(shape)
-        if len(checked) < 2:
-            raise ValueError(f"Orthogonal needs a shape with at least 2 axes, got {checked}")
-        rows, columns = math.prod(checked[:-1]), checked[-1]
-        matrix = structured.orthogonal(
-            (rows, columns), self.seed, self.gain, dtype=name, stream=self.stream
+        values = structured.orthogonal(
+            _shape(shape), self.seed, self.gain, layout="keras", dtype=name, stream=self.stream
         )
-        return _tensor(matrix.reshape(checked), name)
+        return _tensor(values, name)
 
     def get_config(self) -> dict[str, Any]:
         return {**self._base_config(), "gain": self.gain}
@@ -497,25 +493,35 @@ class Ones(keras.initializers.Initializer):
 
 @_register
 class Constant(keras.initializers.Initializer):
-    """Every element `value` (a finite real scalar, or a 0-d array or tensor), rounded once
-    into the dtype: fastinit.constant(shape, value, dtype=dtype)."""
+    """Every element `value`, rounded once into the dtype: fastinit.constant(shape, value,
+    dtype=dtype). `value` is a finite real, or an array-like (a list, a NumPy array, a
+    backend tensor) that broadcasts to the shape by NumPy's rule, as Keras's Constant
+    broadcasts it (its config holds the array as Keras serializes one)."""
 
-    def __init__(self, value: float = 0.0) -> None:
+    def __init__(self, value: Any = 0.0) -> None:
         if not isinstance(value, numbers.Real) and hasattr(value, "shape"):  # array, tensor
-            array = np.asarray(keras.ops.convert_to_numpy(value))
-            if array.shape != ():
-                raise ValueError(
-                    f"value must be a real scalar, got an array of shape {array.shape}"
-                )
-            value = array.item()
-        self.value = _checks.check_real("value", value)
+            value = np.asarray(keras.ops.convert_to_numpy(value))
+        if isinstance(value, np.ndarray) and value.shape == ():
+            value = value.item()
+        if isinstance(value, (list, tuple, np.ndarray)):
+            value = np.array(value)  # a copy: the config must not change with the caller's
+            empty = tuple(slice(0, 0) for _ in value.shape)
+            structured.constant(value.shape, value, dtype="float64", region=empty)  # checks
+            self.value: float | np.ndarray = value
+        else:
+            self.value = _checks.check_real("value", value)
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
         name = _dtype(dtype)
         return _tensor(structured.constant(_shape(shape), self.value, dtype=name), name)
 
     def get_config(self) -> dict[str, Any]:
-        return {"value": self.value}
+        return {"value": keras.saving.serialize_keras_object(self.value)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Constant:
+        value = keras.saving.deserialize_keras_object(config.get("value", 0.0))
+        return cls(**{**config, "value": value})
 
 
 @_register
