@@ -305,7 +305,7 @@ case(
 )
 
 # ---- dtype -----------------------------------------------------------------------------
-BAD_DTYPES = ("int32", "float8", None, 3, np.int32, ml_dtypes.float8_e4m3fn, "complex64", bool)
+BAD_DTYPES = ("int32", "float8", None, 3, np.int32, ml_dtypes.float8_e4m3fn, "complex256", bool)
 for name, good in SHAPED.items():
     for bad in BAD_DTYPES:
         label = getattr(bad, "__name__", repr(bad))

@@ -211,6 +211,7 @@ void bind(py::module_& m) {
   m.attr("DLPACK_FLOAT") = static_cast<int>(kDLFloat);
   m.attr("DLPACK_BFLOAT") = static_cast<int>(kDLBfloat);
   m.attr("DLPACK_UINT") = static_cast<int>(kDLUInt);
+  m.attr("DLPACK_COMPLEX") = static_cast<int>(kDLComplex);
   m.attr("DLPACK_MAJOR_VERSION") = DLPACK_MAJOR_VERSION;
   m.def(
       "export_host",

@@ -132,9 +132,19 @@ PYBIND11_MODULE(_core, m) {
       .value("uint32", OutputType::kUInt32);
 
   py::class_<Params>(m, "Params", "float32 constants of one transform (see params.h)")
-      .def_property_readonly(
-          "transform",
-          [](const Params& p) { return p.transform == Transform::kNormal ? "normal" : "uniform"; })
+      .def_property_readonly("transform",
+                             [](const Params& p) {
+                               switch (p.transform) {
+                                 case Transform::kNormal:
+                                   return "normal";
+                                 case Transform::kPolarDisk:
+                                   return "polar_disk";
+                                 case Transform::kPolarTruncated:
+                                   return "polar_truncated";
+                                 default:
+                                   return "uniform";
+                               }
+                             })
       .def_readonly("erf_scale", &Params::erf_scale)
       .def_readonly("erf_shift", &Params::erf_shift)
       .def_readonly("scale", &Params::scale)
@@ -147,6 +157,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("normal_params", &make_normal_params, py::arg("mean"), py::arg("std"));
   m.def("truncated_normal_params", &make_truncated_normal_params, py::arg("mean"), py::arg("std"),
         py::arg("lower"), py::arg("upper"));
+  m.def("polar_disk_params", &make_polar_disk_params, py::arg("scale"));
+  m.def("polar_truncated_params", &make_polar_truncated_params, py::arg("std"), py::arg("bound"));
   m.def("erf", &erf_double, py::arg("x"));
   m.def("philox4x32", &philox, py::arg("counter"), py::arg("key"), py::arg("rounds") = 10,
         "Random123's philox4x32_R on one counter block");
@@ -158,6 +170,16 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "erfinv", [](const FloatArray& x) { return map_floats(x, erfinv_reference); }, py::arg("x"),
       "fastinit's float32 erfinv for |x| <= 1 - 2^-24 (for tests)");
+  m.def(
+      "sincospi",
+      [](const FloatArray& x) {
+        FloatArray sin_out(x.request().shape);
+        FloatArray cos_out(x.request().shape);
+        sincospi_reference(x.data(), sin_out.mutable_data(), cos_out.mutable_data(),
+                           static_cast<std::size_t>(x.size()));
+        return py::make_tuple(sin_out, cos_out);
+      },
+      py::arg("x"), "fastinit's float32 (sin(pi x), cos(pi x)) for |x| < 1 (for tests)");
   m.def("fill", &fill, py::arg("out"), py::arg("type"), py::arg("params"), py::arg("seed"),
         py::arg("stream"), py::arg("full_shape"), py::arg("start"), py::arg("threads"),
         py::arg("target") = "",

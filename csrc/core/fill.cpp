@@ -14,7 +14,7 @@ namespace fastinit {
 namespace {
 
 // Walks the stream from element `first`, one Philox block per four elements,
-// entering and leaving blocks at any word.
+// entering and leaving blocks at any word; emit gets the block and the lane.
 template <class Out, class Emit>
 void walk_stream(Out* dst, std::uint64_t seed, std::uint64_t stream, std::uint64_t first,
                  std::uint64_t count, Emit emit) {
@@ -23,22 +23,32 @@ void walk_stream(Out* dst, std::uint64_t seed, std::uint64_t stream, std::uint64
   while (count > 0) {
     const Counter4x32 words = stream_block(key, stream, index >> 2);
     for (unsigned lane = index & 3u; lane < 4 && count > 0; ++lane, ++index, --count) {
-      emit(dst++, words.v[lane]);
+      emit(dst++, words, lane);
     }
   }
 }
 
 // Elements first .. first + count - 1: transformed samples, or raw words for uint32.
+// A pair transform's element reads its own word and its partner's (lane ^ 1), which
+// lies in the same block since pairs start at even elements.
 template <Transform T, class Out>
 void fill_samples(Out* dst, const Params& params, std::uint64_t seed, std::uint64_t stream,
                   std::uint64_t first, std::uint64_t count) {
   if constexpr (std::is_same_v<Out, std::uint32_t>) {
+    walk_stream(
+        dst, seed, stream, first, count,
+        [](std::uint32_t* out, const Counter4x32& words, unsigned lane) { *out = words.v[lane]; });
+  } else if constexpr (kIsPair<T>) {
     walk_stream(dst, seed, stream, first, count,
-                [](std::uint32_t* out, std::uint32_t word) { *out = word; });
+                [&params](Out* out, const Counter4x32& words, unsigned lane) {
+                  store(out, polar_part<T>(params, words.v[lane & 2u], words.v[lane | 1u],
+                                           (lane & 1u) != 0));
+                });
   } else {
-    walk_stream(dst, seed, stream, first, count, [&params](Out* out, std::uint32_t word) {
-      store(out, transform<T>(params, signed_unit(word)));
-    });
+    walk_stream(dst, seed, stream, first, count,
+                [&params](Out* out, const Counter4x32& words, unsigned lane) {
+                  store(out, transform<T>(params, signed_unit(words.v[lane])));
+                });
   }
 }
 
@@ -46,6 +56,9 @@ void fill_samples(Out* dst, const Params& params, std::uint64_t seed, std::uint6
 
 void sample_words_reference(const std::uint32_t* words, float* out, std::size_t n,
                             const Params& params) {
+  if (params.transform == Transform::kPolarDisk || params.transform == Transform::kPolarTruncated) {
+    throw std::invalid_argument("params: a pair transform samples pairs of words");
+  }
   for (std::size_t i = 0; i < n; ++i) {
     const float x = signed_unit(words[i]);
     out[i] = params.transform == Transform::kNormal ? transform<Transform::kNormal>(params, x)
@@ -59,6 +72,14 @@ void log_reference(const float* x, float* out, std::size_t n) {
 
 void erfinv_reference(const float* x, float* out, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) out[i] = erfinv(x[i]);
+}
+
+void sincospi_reference(const float* x, float* sin_out, float* cos_out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const SinCos sc = sincospi(x[i]);
+    sin_out[i] = sc.sin;
+    cos_out[i] = sc.cos;
+  }
 }
 
 std::size_t output_itemsize(OutputType type) {

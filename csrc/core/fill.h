@@ -72,10 +72,12 @@ void fill_region_reference(void* dst, OutputType type, const Params& params, std
 std::size_t output_itemsize(OutputType type);
 
 // Test hooks into the scalar reference, element-wise over given inputs:
-// the float32 sample of each word, our log, and our erfinv.
+// the float32 sample of each word (element-wise transforms), our log, our erfinv,
+// and our sin(pi x), cos(pi x).
 void sample_words_reference(const std::uint32_t* words, float* out, std::size_t n,
                             const Params& params);
 void log_reference(const float* x, float* out, std::size_t n);
 void erfinv_reference(const float* x, float* out, std::size_t n);
+void sincospi_reference(const float* x, float* sin_out, float* cos_out, std::size_t n);
 
 }  // namespace fastinit

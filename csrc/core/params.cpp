@@ -117,7 +117,44 @@ Params make_truncated_normal_params(double mean, double std, double lower, doubl
   return p;
 }
 
+Params make_polar_disk_params(double scale) {
+  require(is_finite(scale) && scale >= 0, "disk: scale must be finite and >= 0");
+  Params p{};
+  p.transform = Transform::kPolarDisk;
+  p.scale = static_cast<float>(scale);
+  p.lo = -std::numeric_limits<float>::infinity();
+  p.hi = std::numeric_limits<float>::infinity();
+  return p;
+}
+
+Params make_polar_truncated_params(double std, double bound) {
+  require(is_finite(std) && std >= 0, "truncated disk: std must be finite and >= 0");
+  require(bound > 0, "truncated disk: bound must be > 0");
+  // |z|^2 / std^2 ~ Exp(1) cut at bound^2: -log(1 - c u), c = 1 - e^(-bound^2), from
+  // h = c/2 and g = 1 - c/2 (transforms.h, polar). e^-40 is below half an ulp of 1.
+  // N.B. h <= 1/2 <= g in float32, so 1 - c u >= g - h (1 - 2^-24) >= 2^-25 > 0.
+  const double b2 = bound * bound;
+  const double c = b2 >= 40.0 ? 1.0 : 1.0 - exp_nonpositive(-b2);
+  Params p{};
+  p.transform = Transform::kPolarTruncated;
+  p.erf_scale = static_cast<float>(c / 2);
+  p.erf_shift = static_cast<float>(1.0 - c / 2);
+  p.scale = static_cast<float>(std);
+  p.lo = -std::numeric_limits<float>::infinity();
+  p.hi = std::numeric_limits<float>::infinity();
+  return p;
+}
+
 double max_magnitude(const Params& p) {
+  if (p.transform == Transform::kPolarDisk || p.transform == Transform::kPolarTruncated) {
+    // sqrt(2) resp. sqrt(-log(least 1 - c u)), with room for float32 rounding.
+    // The least 1 - c u is g - h (1 - 2^-24), at least 2^-25.
+    const double h = static_cast<double>(p.erf_scale);
+    const double least = std::fmax(static_cast<double>(p.erf_shift) - h * (1.0 - 0x1p-24), 0x1p-25);
+    const double radius =
+        p.transform == Transform::kPolarDisk ? std::sqrt(2.0) : std::sqrt(-std::log(least));
+    return std::fabs(static_cast<double>(p.scale)) * radius * (1.0 + 1e-6);
+  }
   const double spread = p.transform == Transform::kNormal ? kErfinvMax : 1.0;
   double reach =
       std::fabs(static_cast<double>(p.shift)) + std::fabs(static_cast<double>(p.scale)) * spread;

@@ -20,6 +20,14 @@ Params make_normal_params(double mean, double std);
 // bounds in units of std, lower < upper, either may be infinite.
 Params make_truncated_normal_params(double mean, double std, double lower, double upper);
 
+// Complex values as (real, imaginary) pairs (params.h, the pair transforms), with
+// E|z|^2 = scale^2 before any truncation:
+// uniform on the disk of radius scale * sqrt(2) (scale >= 0, finite);
+Params make_polar_disk_params(double scale);
+// the complex normal (parts independent, each of variance std^2 / 2) cut to
+// |z| < bound * std (std >= 0 finite, bound > 0, may be infinite).
+Params make_polar_truncated_params(double std, double bound);
+
 // Largest |value| a fill with these Params can produce (before output rounding).
 double max_magnitude(const Params& p);
 

@@ -79,9 +79,24 @@ FASTINIT_INLINE F sample(const Params& p, U word) {
 
 // One group of samples (or raw words) into consecutive outputs; store() has an
 // overload per output type, rounding float32 lanes as round.h does per value.
+// A pair transform (complex values) runs the scalar polar() on each pair of words,
+// spilled to memory: a group starts on a block boundary, so its pairs are
+// elements (0, 1), (2, 3), ...
 template <Transform T, class Out>
 FASTINIT_INLINE void emit(Out* out, const Params& p, const U w[kGroupVectors]) {
-  for (unsigned k = 0; k < kGroupVectors; ++k) store(out + k * kLanes, sample<T>(p, w[k]));
+  if constexpr (kIsPair<T>) {
+    alignas(64) std::uint32_t words[kGroup];
+    for (unsigned k = 0; k < kGroupVectors; ++k) store(words + k * kLanes, w[k]);
+    for (unsigned e = 0; e < kGroup; e += 2) {
+      float re;
+      float im;
+      polar<T>(p, words[e], words[e + 1], re, im);
+      ::fastinit::store(out + e, re);
+      ::fastinit::store(out + e + 1, im);
+    }
+  } else {
+    for (unsigned k = 0; k < kGroupVectors; ++k) store(out + k * kLanes, sample<T>(p, w[k]));
+  }
 }
 template <Transform>
 FASTINIT_INLINE void emit(std::uint32_t* out, const Params&, const U w[kGroupVectors]) {

@@ -54,14 +54,21 @@ __device__ __forceinline__ std::uint64_t run_first(const RunGrid& grid, std::uin
 template <class Out>
 constexpr unsigned kGroupSize = sizeof(Out) == 2 ? 8 : 4;
 
+// Element `lane` of a block; a pair transform's element also reads its partner's word.
 template <Transform T, class Out>
-__device__ __forceinline__ void sample(Out* dst, const Params& params, std::uint32_t word) {
-  store(dst, transform<T>(params, signed_unit(word)));
+__device__ __forceinline__ void sample(Out* dst, const Params& params, const Counter4x32& words,
+                                       unsigned lane) {
+  if constexpr (kIsPair<T>) {
+    store(dst, polar_part<T>(params, words.v[lane & 2u], words.v[lane | 1u], (lane & 1u) != 0));
+  } else {
+    store(dst, transform<T>(params, signed_unit(words.v[lane])));
+  }
 }
 
 template <Transform T>
-__device__ __forceinline__ void sample(std::uint32_t* dst, const Params&, std::uint32_t word) {
-  *dst = word;  // raw stream words
+__device__ __forceinline__ void sample(std::uint32_t* dst, const Params&, const Counter4x32& words,
+                                       unsigned lane) {
+  *dst = words.v[lane];  // raw stream words
 }
 
 template <class Out, unsigned G>
@@ -101,7 +108,7 @@ __global__ void __launch_bounds__(kThreads)
     for (unsigned b = 0; b < G / 4; ++b) {
       const Counter4x32 words = stream_block(key, rng_stream, lo / 4 + b);
 #pragma unroll
-      for (unsigned j = 0; j < 4; ++j) sample<T>(&values[4 * b + j], params, words.v[j]);
+      for (unsigned j = 0; j < 4; ++j) sample<T>(&values[4 * b + j], params, words, j);
     }
     if (lo >= first && lo + (G - 1) <= last &&
         reinterpret_cast<std::uintptr_t>(run_out + (lo - first)) % 16 == 0) {

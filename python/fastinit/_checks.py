@@ -104,8 +104,10 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     return value
 
 
-def check_dtype(dtype: Any) -> np.dtype:
-    """One of the four float output types, given as a name or a NumPy/ml_dtypes dtype."""
+def check_dtype(dtype: Any, *, complex_ok: bool = False) -> np.dtype:
+    """One of the four float output types, given as a name or a NumPy/ml_dtypes dtype;
+    with complex_ok (the samplers that define complex outputs), complex64 and complex128 too.
+    """
     known = dtypes.BY_NAME.get(dtype) if type(dtype) is str else None
     if known is not None:
         return known.numpy
@@ -115,9 +117,12 @@ def check_dtype(dtype: Any) -> np.dtype:
         resolved = np.dtype(dtype)
     except Exception:  # NumPy raises TypeError, ValueError or a warning for odd specs
         resolved = None
-    if dtype is None or resolved not in dtypes.BY_NUMPY:
-        raise ValueError(f"dtype must be one of {dtypes.NAMES_TEXT}; got {show(dtype)}")
-    return resolved
+    if dtype is not None and resolved in dtypes.BY_NUMPY:
+        return resolved
+    if complex_ok and dtype is not None and resolved in dtypes.COMPLEX_BY_NUMPY:
+        return resolved
+    allowed = dtypes.NAMES_TEXT + (", " + ", ".join(dtypes.COMPLEX_NAMES) if complex_ok else "")
+    raise ValueError(f"dtype must be one of {allowed}; got {show(dtype)}")
 
 
 def check_shape(shape: Any) -> tuple[int, ...]:

@@ -10,6 +10,7 @@ import numpy.typing
 import typing_extensions
 
 DLPACK_BFLOAT: int
+DLPACK_COMPLEX: int
 DLPACK_CPU: int
 DLPACK_CUDA: int
 DLPACK_CUDA_HOST: int
@@ -251,6 +252,11 @@ def normal_params(
     std: typing.SupportsFloat | typing.SupportsIndex,
 ) -> Params: ...
 def philox4x32(*args, **kwargs): ...
+def polar_disk_params(scale: typing.SupportsFloat | typing.SupportsIndex) -> Params: ...
+def polar_truncated_params(
+    std: typing.SupportsFloat | typing.SupportsIndex,
+    bound: typing.SupportsFloat | typing.SupportsIndex,
+) -> Params: ...
 def philox_blocks(
     target: str,
     seed: typing.SupportsInt | typing.SupportsIndex,
@@ -261,6 +267,9 @@ def philox_blocks(
 def sample_words(
     words: typing.Annotated[numpy.typing.ArrayLike, numpy.uint32], params: Params
 ) -> numpy.typing.NDArray[numpy.float32]: ...
+def sincospi(
+    x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32],
+) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32]]: ...
 def supported_targets() -> list[str]: ...
 def truncated_normal_params(
     mean: typing.SupportsFloat | typing.SupportsIndex,

@@ -10,6 +10,7 @@ on the host. This module then
    written;
 3. calls the core, which releases the GIL while it fills (_core.fill*, _core.cuda_*).
 Nothing here decides which values a call produces: bits come from the core alone.
+A complex output is filled as its real (*shape, 2) view (_sample_complex).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def sample(request: Request, params: Any, out: Any, first: int = 0) -> Any:
     CudaArray) or in `out`, which comes back as itself (np.memmap, a torch tensor...).
     `first`: for a request of the whole tensor, the flat index of its first element
     (random_bits' offset; 0 otherwise)."""
+    if request.dtype.kind == "c":
+        return _sample_complex(request, params, out)
     if not _on_host(request.device, out):
         return _sample_on_device(request, params, out, first)
     if out is not None and not isinstance(out, np.ndarray) and dlpack.is_tensor(out):
@@ -79,6 +82,34 @@ def sample(request: Request, params: Any, out: Any, first: int = 0) -> Any:
     target = _host_array(out, request.extent, request.dtype)
     _fill_host(request, params, target, first)
     return target if out is None else out  # an ndarray subclass comes back as itself
+
+
+def _sample_complex(request: Request, params: Any, out: Any) -> Any:
+    """sample() for complex64/complex128: the complex tensor of shape S is the real tensor
+    of shape (*S, 2) in the component dtype (real, imaginary parts), which `params` (a
+    pair transform, or the normal) define; its region is the region plus the whole last
+    axis. Host only: a CUDA device or `out` is refused before anything is allocated."""
+    if not _on_host(request.device, out):
+        raise ValueError(
+            f"dtype: {request.dtype.name} outputs are written on the host only; "
+            "device and out must be the CPU"
+        )
+    real = dtypes.component(request.dtype)
+    shape = (*request.shape, 2)
+    extent = shape if request.extent is request.shape else (*request.extent, 2)
+    pairs = request._replace(shape=shape, dtype=real, start=(*request.start, 0), extent=extent)
+    if out is not None and not isinstance(out, np.ndarray) and dlpack.is_tensor(out):
+        with dlpack.borrow_host(out, request.extent, request.dtype) as view:
+            _fill_host(pairs, params, _pairs_view(view, real), 0)
+        return out
+    target = _host_array(out, request.extent, request.dtype)
+    _fill_host(pairs, params, _pairs_view(target, real), 0)
+    return target if out is None else out
+
+
+def _pairs_view(array: np.ndarray, real: np.dtype) -> np.ndarray:
+    """A checked C-contiguous complex array as its (*shape, 2) real view (same memory)."""
+    return array.reshape(-1).view(real).reshape(*array.shape, 2)
 
 
 def random_words(request: Request, offset: int) -> Any:

@@ -36,9 +36,11 @@ HOST_DEVICES = (_core.DLPACK_CPU, _core.DLPACK_CUDA_HOST)
 CUDA_DEVICES = (_core.DLPACK_CUDA, _core.DLPACK_CUDA_MANAGED)
 LEGACY_STREAM = 0  # the cudaStream_t value of the legacy default stream
 LEGACY_STREAM_NAME = 1  # how the DLPack protocol names that stream
-# The dtypes that travel through DLPack: the output dtypes, and raw stream words.
+# The dtypes that travel through DLPack: the output dtypes (complex too), raw stream words.
 _UINT32 = np.dtype(np.uint32)
-_TYPE_OF = {row.numpy: row.dlpack for row in dtypes.OUTPUT_DTYPES} | {_UINT32: dtypes.UINT32_DLPACK}
+_TYPE_OF = {row.numpy: row.dlpack for row in (*dtypes.OUTPUT_DTYPES, *dtypes.COMPLEX_DTYPES)} | {
+    _UINT32: dtypes.UINT32_DLPACK
+}
 _DTYPE_OF = {code: dtype for dtype, code in _TYPE_OF.items()}
 _DTYPE_NAMES = ", ".join(dtype.name for dtype in _TYPE_OF)
 # The type of a PyCapsule (types.CapsuleType only exists from Python 3.13 on).

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks, _core, _fill, cuda
+from . import _checks, _complex, _core, _fill, cuda, dtypes
 from .fans import LAYOUTS, check_fan_axes, fans_of_checked_shape
 from .runtime import resolve_threads
 from .streams import check_stream
@@ -60,13 +60,21 @@ _WORDS_DTYPE = np.dtype(np.uint32)  # random_bits' output
 
 
 def check_request(
-    shape: Any, seed: Any, dtype: Any, stream: Any, region: Any, threads: Any, device: Any = None
+    shape: Any,
+    seed: Any,
+    dtype: Any,
+    stream: Any,
+    region: Any,
+    threads: Any,
+    device: Any = None,
+    complex_ok: bool = False,
 ) -> _fill.Request:
-    """The arguments every seeded sampler takes (structured.orthogonal's too), checked."""
+    """The arguments every seeded sampler takes (structured.orthogonal's too), checked;
+    complex_ok: complex64/complex128 allowed (samplers that define them, _complex)."""
     shape = _checks.check_shape(shape)
     seed = _checks.check_seed(seed)
     stream = check_stream(stream)
-    dtype = _checks.check_dtype(dtype)
+    dtype = _checks.check_dtype(dtype, complex_ok=complex_ok)
     if region is None:
         start, extent = (0,) * len(shape), shape  # extent is shape: the whole tensor
     else:
@@ -79,7 +87,7 @@ def check_request(
 
 def _sample(request: _fill.Request, params: Any, out: Any, arguments: dict[str, Any]) -> Any:
     """Checks that the values stay finite in the request's dtype, then has _fill write them."""
-    _checks.check_params(params, request.dtype, arguments)
+    _checks.check_params(params, dtypes.component(request.dtype), arguments)
     return _fill.sample(request, params, out)
 
 
@@ -178,6 +186,9 @@ def variance_scaling(
     prod(shape[output_axes])); fan_in= / fan_out= override, and are needed for 0-d and
     1-d shapes under the "torch" and "jax" layouts without axes.
     He et al. (2015), Glorot & Bengio (2010), LeCun et al. (1998).
+
+    dtype="complex64"/"complex128": E|z|² = scale / n; "uniform" is uniform on a disk,
+    "truncated_normal" cuts the modulus at 2σ (docs/stream.md, "Complex outputs").
     """
     return _variance_scaling(
         shape,
@@ -228,7 +239,7 @@ def _variance_scaling(
     """variance_scaling with positional arguments: the named initializers call it
     directly, since keyword forwarding costs more than the fill of a small tensor.
     `gain` (None for variance_scaling) multiplies a named initializer's scale by gain²."""
-    request = check_request(shape, seed, dtype, stream, region, threads, device)
+    request = check_request(shape, seed, dtype, stream, region, threads, device, True)
     params, arguments = _variance_setup(
         request.shape,
         scale,
@@ -243,6 +254,7 @@ def _variance_scaling(
         fan_out,
         input_axes,
         output_axes,
+        request.dtype.kind == "c",
     )
     return _sample(request, params, out, arguments)
 
@@ -261,8 +273,10 @@ def _variance_setup(
     fan_out: Any,
     input_axes: Any = None,
     output_axes: Any = None,
+    complex_: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
-    """variance_scaling's arguments checked: (Params, the names that determine them)."""
+    """variance_scaling's arguments checked: (Params, the names that determine them);
+    complex_: the Params of a complex output (_complex.variance_params)."""
     if (
         in_axis is not None
         or out_axis is not None
@@ -278,7 +292,7 @@ def _variance_setup(
     params, arguments = _cached(
         _variance_scaling_params,
         *(shape, scale, gain, mode, distribution, layout, in_axis, out_axis, batch_axis),
-        *(fan_in, fan_out, input_axes, output_axes),
+        *(fan_in, fan_out, input_axes, output_axes, complex_),
     )
     if params is None:  # zero-size output: nothing to sample, nothing to divide
         return _EMPTY_PARAMS, {}
@@ -325,13 +339,14 @@ def _variance_scaling_params(
     if type(distribution) is str:
         distribution = _DISTRIBUTION_ALIASES.get(distribution, distribution)
     _checks.check_choice("distribution", distribution, DISTRIBUTIONS)
-    layout, in_axis, out_axis, batch_axis, fan_in, fan_out, *keras_axes = fan_arguments
+    layout, in_axis, out_axis, batch_axis, fan_in, fan_out, *keras_axes, complex_ = fan_arguments
     _checks.check_choice("layout", layout, LAYOUT_NAMES)
     n = _fan(shape, mode, fan_in, fan_out, (layout, in_axis, out_axis, batch_axis, *keras_axes))
     if not n > 0:
         return None, {}
     arguments[mode] = n
-    return _variance_params(distribution, scale / n, arguments), arguments
+    make = _complex.variance_params if complex_ else _variance_params
+    return make(distribution, scale / n, arguments), arguments
 
 
 # The named initializers. Each is variance_scaling with fixed scale and mode, written
@@ -640,9 +655,13 @@ def truncated_normal(
     names, default -2, 2). `std` is that of the underlying normal, so the result's
     std is smaller (0.8796 std for ±2). Infinite bounds are allowed; finite ones, the
     mean and std·√2 must lie within float32's range, in which every value is computed.
+    Complex dtypes: mean 0, lower=-k, upper=k cut the modulus at k·std, E|z|² = std²
+    before the cut (docs/stream.md, "Complex outputs").
     """
-    request = check_request(shape, seed, dtype, stream, region, threads, device)
+    request = check_request(shape, seed, dtype, stream, region, threads, device, True)
     params, arguments = _truncated_normal_params(mean, std, lower, upper, a, b)
+    if request.dtype.kind == "c":
+        params = _complex.truncated_normal_params(arguments)
     return _sample(request, params, out, arguments)
 
 
@@ -726,9 +745,12 @@ def normal(
     The grid bounds |values - mean| by 5.42 std (a true normal exceeds that with
     probability 6e-8); docs/stream.md gives the exact formula. Values are computed in
     float32 for every dtype: |mean| + 5.42 std must fit float32 (and the output dtype).
+    Complex dtypes: mean 0, parts independent, each of variance std²/2 (E|z|² = std²).
     """
-    request = check_request(shape, seed, dtype, stream, region, threads, device)
+    request = check_request(shape, seed, dtype, stream, region, threads, device, True)
     params, arguments = _cached(_normal_params, mean, std)
+    if request.dtype.kind == "c":
+        params = _complex.normal_params(arguments)
     return _sample(request, params, out, arguments)
 
 
@@ -758,7 +780,9 @@ def uniform(
     for every dtype, so low and high must lie within float32's range (±3.4028235e38),
     and within the output dtype's for float16 / bfloat16.
     """
-    request = check_request(shape, seed, dtype, stream, region, threads, device)
+    request = check_request(shape, seed, dtype, stream, region, threads, device, True)
+    if request.dtype.kind == "c":
+        raise _complex.uniform_refused()
     params, arguments = _cached(_uniform_params, low, high)
     return _sample(request, params, out, arguments)
 

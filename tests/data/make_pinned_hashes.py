@@ -45,6 +45,20 @@ SAMPLERS = {
         shape, input_axes=(0,), output_axes=(-1,), **kw
     ),
 }
+# Complex outputs (docs/stream.md, "Complex outputs"): the normal (a real view), the
+# truncated disk (truncated_normal, variance_scaling "truncated_normal") and the disk.
+COMPLEX_SAMPLERS = {
+    "normal": lambda shape, **kw: fastinit.normal(shape, std=3.0, **kw),
+    "truncated_normal": lambda shape, **kw: fastinit.truncated_normal(
+        shape, std=0.5, lower=-1.5, upper=1.5, **kw
+    ),
+    "he_normal": lambda shape, **kw: fastinit.he_normal(shape, **kw),
+    "he_uniform": lambda shape, **kw: fastinit.he_uniform(shape, **kw),
+    "xavier_normal_untruncated": lambda shape, **kw: fastinit.glorot_normal(
+        shape, distribution="normal", **kw
+    ),
+}
+COMPLEX_DTYPES = ("complex64", "complex128")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 SHAPES = ((33, 17), (4, 3, 5, 5))
 SEEDS = (0, 2**64 - 1)
@@ -55,6 +69,10 @@ def cases():
     """(key, thunk) for every pinned call."""
     for name, sampler in SAMPLERS.items():
         for dtype, shape, seed, stream in itertools.product(DTYPES, SHAPES, SEEDS, STREAMS):
+            key = f"{name}|{dtype}|{'x'.join(map(str, shape))}|{seed}|{stream}"
+            yield key, functools.partial(sampler, shape, seed=seed, dtype=dtype, stream=stream)
+    for name, sampler in COMPLEX_SAMPLERS.items():
+        for dtype, shape, seed, stream in itertools.product(COMPLEX_DTYPES, SHAPES, SEEDS, STREAMS):
             key = f"{name}|{dtype}|{'x'.join(map(str, shape))}|{seed}|{stream}"
             yield key, functools.partial(sampler, shape, seed=seed, dtype=dtype, stream=stream)
     for seed, offset in itertools.product(SEEDS, (0, 3, 4 * 2**32 - 5)):

@@ -7,7 +7,9 @@
 // visited with TransformTag<Transform::kUniform>, which such a fill ignores. The
 // reference fill (core/fill.cpp), the SIMD kernel (cpu/kernel.cpp) and the CUDA
 // launcher (cuda/kernels.cu) all go through here, so adding an output type is one
-// case below plus a store() for it (round.h, cpu/simd.h).
+// case below plus a store() for it (round.h, cpu/simd.h). The pair transforms (complex
+// values as float pairs, params.h) are visited like the others; every fill routes them
+// to polar_part (transforms.h), which reads an element's word and its partner's.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +37,10 @@ decltype(auto) dispatch_transform(Transform transform, Visit&& visit) {
       return visit(OutputTag<Out>{}, TransformTag<Transform::kUniform>{});
     case Transform::kNormal:
       return visit(OutputTag<Out>{}, TransformTag<Transform::kNormal>{});
+    case Transform::kPolarDisk:
+      return visit(OutputTag<Out>{}, TransformTag<Transform::kPolarDisk>{});
+    case Transform::kPolarTruncated:
+      return visit(OutputTag<Out>{}, TransformTag<Transform::kPolarTruncated>{});
   }
   throw std::invalid_argument("unknown transform");
 }

@@ -15,7 +15,24 @@ namespace fastinit {
 //   kNormal:  y = erfinv(clamp(fma(erf_scale, x, erf_shift), ±(1 - 2^-24)))
 // then out = clamp(fma(scale, y, shift), lo, hi). The plain normal is kNormal
 // with erf_scale = 1, erf_shift = 0 and infinite lo/hi.
-enum class Transform : std::uint32_t { kUniform = 0, kNormal = 1 };
+//
+// The pair transforms write complex values as (real, imaginary) float pairs:
+// element 2m + k (k = 0 real, 1 imaginary) is part k of rho * (cos(pi a), sin(pi a))
+// with a = signed_unit(word 2m + 1) and, from b = signed_unit(word 2m),
+//   kPolarDisk:      rho = scale * sqrt(b + 1)               (uniform on a disk)
+//   kPolarTruncated: rho = scale * sqrt(-log(1 - c u)), u = (b + 1) / 2, with
+//                    erf_scale = c/2, erf_shift = 1 - c/2     (|z|^2 ~ Exp(1) cut)
+// (transforms.h, polar). shift, lo and hi are unused (0, -inf, inf).
+enum class Transform : std::uint32_t {
+  kUniform = 0,
+  kNormal = 1,
+  kPolarDisk = 2,
+  kPolarTruncated = 3,
+};
+
+// Whether element i of transform T reads words i and i ^ 1 (a pair) instead of word i.
+template <Transform T>
+constexpr bool kIsPair = T == Transform::kPolarDisk || T == Transform::kPolarTruncated;
 
 // Element types a fill can write. Values are part of the Python binding.
 enum class OutputType : std::uint32_t {

@@ -80,12 +80,97 @@ FASTINIT_HOST_DEVICE FASTINIT_INLINE F erfinv(F t) {
 // The sample for x = signed_unit(word); see Params for the formula.
 template <Transform T, class F>
 FASTINIT_HOST_DEVICE FASTINIT_INLINE F transform(const Params& p, F x) {
+  static_assert(!kIsPair<T>, "pair transforms read two words: polar_part");
   F y = x;
   if constexpr (T == Transform::kNormal) {
     const F t = fma(F(p.erf_scale), x, F(p.erf_shift));
     y = erfinv(min(max(t, F(-kSignedUnitMax)), F(kSignedUnitMax)));
   }
   return min(max(fma(F(p.scale), y, F(p.shift)), F(p.lo)), F(p.hi));
+}
+
+// ---------------------------------------------------------------------------
+// Pair transforms (complex outputs). Scalar only (float): the SIMD kernels call
+// these per pair on words they spill to memory; the operations and their order
+// are the same everywhere, so the bits are too.
+// ---------------------------------------------------------------------------
+
+struct SinCos {
+  float sin;
+  float cos;
+};
+
+// sin(pi x) and cos(pi x) for |x| < 1, from exact reductions and Taylor series.
+// |x| folds to y = min(|x|, 1 - |x|) in [0, 1/2] and then to z = min(y, 1/2 - y)
+// in [0, 1/4]; both subtractions are exact (Sterbenz), so no error enters before
+// the polynomials. On [0, 1/4] (pi z <= 0.786) the series below end at pi^9 z^9 /
+// 9! and pi^10 z^10 / 10!; the next terms are < 3e-9 relative, under 2^-27.
+FASTINIT_HOST_DEVICE FASTINIT_INLINE SinCos sincospi(float x) {
+  const float a = x < 0.0f ? -x : x;
+  const bool flip = a > 0.5f;  // cos(pi a) = -cos(pi (1 - a)), sin unchanged
+  const float y = flip ? 1.0f - a : a;
+  const bool turn = y > 0.25f;  // sin(pi y) = cos(pi (1/2 - y)) and vice versa
+  const float z = turn ? 0.5f - y : y;
+  const float z2 = z * z;
+  // Coefficients (-1)^k pi^(2k+1) / (2k+1)! and (-1)^k pi^(2k) / (2k)!, as float32.
+  float s = 0.0821458866f;  // pi^9 / 9!
+  s = fma(s, z2, -0.599264529f);
+  s = fma(s, z2, 2.55016404f);
+  s = fma(s, z2, -5.16771278f);
+  s = fma(s, z2, 3.14159265f);
+  s = s * z;
+  float c = -0.0258068914f;  // -pi^10 / 10!
+  c = fma(c, z2, 0.235330630f);
+  c = fma(c, z2, -1.33526277f);
+  c = fma(c, z2, 4.05871213f);
+  c = fma(c, z2, -4.93480220f);
+  c = fma(c, z2, 1.0f);
+  const float sin_a = turn ? c : s;
+  const float cos_y = turn ? s : c;
+  return SinCos{x < 0.0f ? -sin_a : sin_a, flip ? -cos_y : cos_y};
+}
+
+// -log(1 - t) for 0 < t <= 1/2, accurate near t = 0 too: with u = 1 - t and
+// d = u - 1 (exact), log1p(-t) = log(u) * (-t / d) corrects the rounding of u
+// (D. Goldberg, "What every computer scientist should know about floating-point
+// arithmetic", 1991, Theorem 4); u == 1 leaves -log1p(-t) = t.
+FASTINIT_HOST_DEVICE FASTINIT_INLINE float neg_log1p_neg(float t) {
+  const float u = 1.0f - t;
+  const float d = u - 1.0f;
+  if (d == 0.0f) return t;
+  return log_positive(u) * div(t, d);
+}
+
+// The (real, imaginary) pair of a pair transform from its two words.
+template <Transform T>
+FASTINIT_HOST_DEVICE FASTINIT_INLINE void polar(const Params& p, std::uint32_t radius_word,
+                                                std::uint32_t angle_word, float& re, float& im) {
+  static_assert(kIsPair<T>, "polar serves the pair transforms");
+  const float b = signed_unit(radius_word);
+  float r2;
+  if constexpr (T == Transform::kPolarDisk) {
+    r2 = b + 1.0f;  // 2u for u = (b + 1) / 2 uniform on (0, 1)
+  } else {
+    // -log(1 - c u), u = (b + 1) / 2, from h = c/2 and g = 1 - c/2: where 1 - c u is
+    // below 1/2, itself (one fma, so relative accuracy down to its smallest value);
+    // above, through c u (one fma) and log1p, accurate where the log is small.
+    const float rest = fma(-p.erf_scale, b, p.erf_shift);  // 1 - c u = g - h b
+    r2 = rest < 0.5f ? -log_positive(rest) : neg_log1p_neg(fma(p.erf_scale, b, p.erf_scale));
+  }
+  const float rho = p.scale * sqrt(r2);
+  const SinCos angle = sincospi(signed_unit(angle_word));
+  re = rho * angle.cos;
+  im = rho * angle.sin;
+}
+
+// Element `imaginary ? 2m + 1 : 2m` of a pair transform, from words 2m and 2m + 1.
+template <Transform T>
+FASTINIT_HOST_DEVICE FASTINIT_INLINE float polar_part(const Params& p, std::uint32_t radius_word,
+                                                      std::uint32_t angle_word, bool imaginary) {
+  float re;
+  float im;
+  polar<T>(p, radius_word, angle_word, re, im);
+  return imaginary ? im : re;
 }
 
 }  // namespace fastinit
