@@ -53,6 +53,8 @@ def test_kernels_compile_without_local_memory(tmp_path, arch):
         result.stderr,
     )
     fills = [entry for entry in report if "fill_kernel" in entry[0]]
-    assert len(fills) == 9, result.stderr  # 4 float types x 2 transforms + raw words
+    # 4 float types x 4 transforms (normal, truncated, and the complex disk and truncated
+    # polar pairs) + raw words
+    assert len(fills) == 17, result.stderr
     for name, stack, stores, loads in fills:
         assert (stack, stores, loads) == ("0", "0", "0"), name
