@@ -296,6 +296,33 @@ def jax_fans(shape: Sequence[int], in_axis: Any, out_axis: Any, batch_axis: Any)
 # The jax.nn.initializers builders
 
 
+def _initializer(default_dtype: Any, make: Callable[..., jax.Array]) -> Initializer:
+    """An initializer with jax.nn.initializers' call signature, plus fastinit's sharding=
+    and stream= keywords: make(key, shape, dtype, sharding, stream) makes its array."""
+
+    def init(
+        key: Any,
+        shape: Sequence[int],
+        dtype: Any = default_dtype,
+        out_sharding: Sharding | None = None,
+        *,
+        sharding: Sharding | None = None,
+        stream: int | str = 0,
+    ) -> jax.Array:
+        return make(key, shape, dtype, _one_sharding(out_sharding, sharding), stream)
+
+    return init
+
+
+def _sampler(init: str, default_dtype: Any, **params: Any) -> Initializer:
+    """_initializer of the fastinit sampler `init` with these parameters."""
+
+    def make(key: Any, shape: Any, dtype: Any, sharding: Sharding | None, stream: Any) -> Any:
+        return _sampled(init, key, shape, dtype, sharding, stream, **params)
+
+    return _initializer(default_dtype, make)
+
+
 def variance_scaling(
     scale: float,
     mode: str,
@@ -314,46 +341,10 @@ def variance_scaling(
     _checks.check_choice("mode", mode, initializers.MODES)
     _checks.check_choice("distribution", distribution, initializers.DISTRIBUTIONS)
     fans.check_fan_axes(in_axis, out_axis, batch_axis)  # their types now, ranges per shape
-    default_dtype = dtype
-
-    def init(
-        key: Any,
-        shape: Sequence[int],
-        dtype: Any = default_dtype,
-        out_sharding: Sharding | None = None,
-        *,
-        sharding: Sharding | None = None,
-        stream: int | str = 0,
-    ) -> jax.Array:
-        return _sampled(
-            "variance_scaling",
-            key,
-            shape,
-            dtype,
-            _one_sharding(out_sharding, sharding),
-            stream,
-            scale=scale,
-            mode=mode,
-            distribution=distribution,
-            layout="jax",
-            in_axis=in_axis,
-            out_axis=out_axis,
-            batch_axis=batch_axis,
-        )
-
-    return init
-
-
-def _named(scale: float, mode: str, distribution: str) -> Callable[..., Initializer]:
-    def builder(
-        in_axis: int | Sequence[int] = -2,
-        out_axis: int | Sequence[int] = -1,
-        batch_axis: int | Sequence[int] = (),
-        dtype: Any = None,
-    ) -> Initializer:
-        return variance_scaling(scale, mode, distribution, in_axis, out_axis, batch_axis, dtype)
-
-    return builder
+    return _sampler(
+        "variance_scaling", dtype, scale=scale, mode=mode, distribution=distribution,
+        layout="jax", in_axis=in_axis, out_axis=out_axis, batch_axis=batch_axis,
+    )  # fmt: skip
 
 
 def glorot_uniform(
@@ -428,41 +419,13 @@ kaiming_normal = he_normal
 def normal(stddev: float = 1e-2, dtype: Any = None) -> Initializer:
     """jax.nn.initializers.normal: N(0, stddev²)."""
     _checks.check_real("stddev", stddev, nonnegative=True)
-    default_dtype = dtype
-
-    def init(
-        key: Any,
-        shape: Sequence[int],
-        dtype: Any = default_dtype,
-        out_sharding: Sharding | None = None,
-        *,
-        sharding: Sharding | None = None,
-        stream: int | str = 0,
-    ) -> jax.Array:
-        chosen = _one_sharding(out_sharding, sharding)
-        return _sampled("normal", key, shape, dtype, chosen, stream, std=stddev)
-
-    return init
+    return _sampler("normal", dtype, std=stddev)
 
 
 def uniform(scale: float = 1e-2, dtype: Any = None) -> Initializer:
     """jax.nn.initializers.uniform: U(0, scale) (open interval; JAX's is [0, scale))."""
     _checks.check_real("scale", scale, positive=True)
-    default_dtype = dtype
-
-    def init(
-        key: Any,
-        shape: Sequence[int],
-        dtype: Any = default_dtype,
-        out_sharding: Sharding | None = None,
-        *,
-        sharding: Sharding | None = None,
-        stream: int | str = 0,
-    ) -> jax.Array:
-        chosen = _one_sharding(out_sharding, sharding)
-        return _sampled("uniform", key, shape, dtype, chosen, stream, low=0.0, high=scale)
-
-    return init
+    return _sampler("uniform", dtype, low=0.0, high=scale)
 
 
 def truncated_normal(
@@ -471,50 +434,12 @@ def truncated_normal(
     """jax.nn.initializers.truncated_normal: N(0, stddev²) cut to (lower, upper) in units
     of stddev, with no std correction (as JAX: the result's std is below stddev)."""
     _checks.check_real("stddev", stddev, positive=True)
-    default_dtype = dtype
-
-    def init(
-        key: Any,
-        shape: Sequence[int],
-        dtype: Any = default_dtype,
-        out_sharding: Sharding | None = None,
-        *,
-        sharding: Sharding | None = None,
-        stream: int | str = 0,
-    ) -> jax.Array:
-        chosen = _one_sharding(out_sharding, sharding)
-        return _sampled(
-            "truncated_normal",
-            key,
-            shape,
-            dtype,
-            chosen,
-            stream,
-            std=stddev,
-            lower=lower,
-            upper=upper,
-        )
-
-    return init
+    return _sampler("truncated_normal", dtype, std=stddev, lower=lower, upper=upper)
 
 
 def constant(value: float, dtype: Any = None) -> Initializer:
     """jax.nn.initializers.constant: every element `value`; the key is checked, not used."""
-    default_dtype = dtype
-
-    def init(
-        key: Any,
-        shape: Sequence[int],
-        dtype: Any = default_dtype,
-        out_sharding: Sharding | None = None,
-        *,
-        sharding: Sharding | None = None,
-        stream: int | str = 0,
-    ) -> jax.Array:
-        chosen = _one_sharding(out_sharding, sharding)
-        return _sampled("constant", key, shape, dtype, chosen, stream, value=value)
-
-    return init
+    return _sampler("constant", dtype, value=value)
 
 
 def zeros(
@@ -551,31 +476,15 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = None) -> 
     computed once on the host."""
     scale = _checks.check_real("scale", scale, nonnegative=True)
     column_axis = _axis_type("column_axis", column_axis)
-    default_dtype = dtype
 
-    def init(
-        key: Any,
-        shape: Sequence[int],
-        dtype: Any = default_dtype,
-        out_sharding: Sharding | None = None,
-        *,
-        sharding: Sharding | None = None,
-        stream: int | str = 0,
-    ) -> jax.Array:
-        chosen = _one_sharding(out_sharding, sharding)
-        seed = seed_from_key(key)
+    def make(key: Any, shape: Any, dtype: Any, sharding: Sharding | None, stream: Any) -> Any:
         values = structured.orthogonal(
-            shape,
-            seed,
-            scale,
-            layout="jax",
-            column_axis=column_axis,
-            dtype=_jax_dtype(dtype),
-            stream=stream,
-        )
-        return _place(values, chosen)
+            shape, seed_from_key(key), scale, layout="jax", column_axis=column_axis,
+            dtype=_jax_dtype(dtype), stream=stream,
+        )  # fmt: skip
+        return _place(values, sharding)
 
-    return init
+    return _initializer(dtype, make)
 
 
 def delta_orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = None) -> Initializer:
@@ -586,25 +495,15 @@ def delta_orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = Non
     column_axis=column_axis)`'s, computed once on the host."""
     scale = _checks.check_real("scale", scale, nonnegative=True)
     column_axis = _axis_type("column_axis", column_axis)
-    default_dtype = dtype
 
-    def init(
-        key: Any,
-        shape: Sequence[int],
-        dtype: Any = default_dtype,
-        out_sharding: Sharding | None = None,
-        *,
-        sharding: Sharding | None = None,
-        stream: int | str = 0,
-    ) -> jax.Array:
-        chosen = _one_sharding(out_sharding, sharding)
-        seed = seed_from_key(key)
+    def make(key: Any, shape: Any, dtype: Any, sharding: Sharding | None, stream: Any) -> Any:
         values = structured.delta_orthogonal(
-            shape, seed, scale, column_axis=column_axis, dtype=_jax_dtype(dtype), stream=stream
-        )
-        return _place(values, chosen)
+            shape, seed_from_key(key), scale, column_axis=column_axis,
+            dtype=_jax_dtype(dtype), stream=stream,
+        )  # fmt: skip
+        return _place(values, sharding)
 
-    return init
+    return _initializer(dtype, make)
 
 
 __all__ = [
