@@ -326,6 +326,12 @@ class _Random(keras.initializers.Initializer):
     def _base_config(self) -> dict[str, Any]:
         return {"seed": self._init_seed, "stream": self.stream}
 
+    def _sample(self, sampler: Any, shape: Any, dtype: Any, *args: Any, **params: Any) -> Any:
+        """sampler(shape, seed, *args, **params) on this seed and stream, as a tensor."""
+        name = _dtype(dtype)
+        values = sampler(_shape(shape), self.seed, *args, dtype=name, stream=self.stream, **params)
+        return _tensor(values, name)
+
 
 @_register
 class RandomNormal(_Random):
@@ -348,16 +354,7 @@ class RandomNormal(_Random):
         self._seeded(seed, stream)
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
-        name = _dtype(dtype)
-        values = initializers.normal(
-            _shape(shape),
-            self.seed,
-            mean=self.mean,
-            std=self.stddev,
-            dtype=name,
-            stream=self.stream,
-        )
-        return _tensor(values, name)
+        return self._sample(initializers.normal, shape, dtype, mean=self.mean, std=self.stddev)
 
     def get_config(self) -> dict[str, Any]:
         return {**self._base_config(), "mean": self.mean, "stddev": self.stddev}
@@ -385,18 +382,10 @@ class TruncatedNormal(_Random):
         self._seeded(seed, stream)
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
-        name = _dtype(dtype)
-        values = initializers.truncated_normal(
-            _shape(shape),
-            self.seed,
-            mean=self.mean,
-            std=self.stddev,
-            lower=-2.0,
-            upper=2.0,
-            dtype=name,
-            stream=self.stream,
-        )
-        return _tensor(values, name)
+        return self._sample(
+            initializers.truncated_normal, shape, dtype,
+            mean=self.mean, std=self.stddev, lower=-2.0, upper=2.0,
+        )  # fmt: skip
 
     def get_config(self) -> dict[str, Any]:
         return {**self._base_config(), "mean": self.mean, "stddev": self.stddev}
@@ -426,16 +415,7 @@ class RandomUniform(_Random):
         self._seeded(seed, stream)
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
-        name = _dtype(dtype)
-        values = initializers.uniform(
-            _shape(shape),
-            self.seed,
-            low=self.minval,
-            high=self.maxval,
-            dtype=name,
-            stream=self.stream,
-        )
-        return _tensor(values, name)
+        return self._sample(initializers.uniform, shape, dtype, low=self.minval, high=self.maxval)
 
     def get_config(self) -> dict[str, Any]:
         return {**self._base_config(), "minval": self.minval, "maxval": self.maxval}
@@ -459,11 +439,7 @@ class Orthogonal(_Random):
         self._seeded(seed, stream)
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
-        name = _dtype(dtype)
-        values = structured.orthogonal(
-            _shape(shape), self.seed, self.gain, layout="keras", dtype=name, stream=self.stream
-        )
-        return _tensor(values, name)
+        return self._sample(structured.orthogonal, shape, dtype, self.gain, layout="keras")
 
     def get_config(self) -> dict[str, Any]:
         return {**self._base_config(), "gain": self.gain}
