@@ -44,6 +44,11 @@ SAMPLERS = {
     "he_normal_keras_axes": lambda shape, **kw: fastinit.he_normal(
         shape, input_axes=(0,), output_axes=(-1,), **kw
     ),
+    # Issue 15: the formulas of fastinit.computed (docs/stream.md 8; new outputs).
+    "inverse_softplus_log_uniform": lambda shape, **kw: fastinit.inverse_softplus_log_uniform(
+        shape, low=1e-3, high=0.1, floor=2e-3, **kw
+    ),
+    "log_of_uniform": lambda shape, **kw: fastinit.log_of_uniform(shape, low=0.01, high=16.0, **kw),
 }
 # Complex outputs (docs/stream.md, "Complex outputs"): the normal (a real view), the
 # truncated disk (truncated_normal, variance_scaling "truncated_normal") and the disk.
