@@ -29,14 +29,18 @@ def _u(words: np.ndarray) -> list[decimal.Decimal]:
 
 def _inverse_softplus(u: decimal.Decimal, low: float, high: float, floor: float) -> decimal.Decimal:
     c = _CONTEXT
-    lo = decimal.Decimal(low).ln(c)
-    dt = (lo + u * (decimal.Decimal(high).ln(c) - lo)).exp(c)
+    lo = c.ln(decimal.Decimal(low))
+    dt = c.exp(c.add(lo, c.multiply(u, c.subtract(c.ln(decimal.Decimal(high)), lo))))
     dt = max(dt, decimal.Decimal(floor))
-    return (dt.exp(c) - 1).ln(c)
+    # exp(dt) - 1 loses as many digits as dt has leading zeros: keep 60 after them.
+    wide = decimal.Context(prec=60 - min(0, dt.adjusted()))
+    return c.ln(wide.subtract(wide.exp(dt), 1))
 
 
 def _log_of_uniform(u: decimal.Decimal, low: float, high: float) -> decimal.Decimal:
-    return (decimal.Decimal(low) + u * (decimal.Decimal(high) - decimal.Decimal(low))).ln(_CONTEXT)
+    c = _CONTEXT
+    span = c.subtract(decimal.Decimal(high), decimal.Decimal(low))
+    return c.ln(c.add(decimal.Decimal(low), c.multiply(u, span)))
 
 
 def _rounded(exact: decimal.Decimal, dtype: str) -> float:
@@ -73,6 +77,32 @@ def test_log_of_uniform_is_the_exact_value_rounded_once(dtype):
         for u in _u(fastinit.random_bits(50, 3, stream=9))
     ]
     np.testing.assert_array_equal(values.astype(np.float64), expected)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_tiny_dt_keeps_every_digit(dtype):
+    """low=1e-300: dt spans 300 decades, so exp(dt) - 1 cancels ~300 digits; the values
+    are still the exact ones rounded once (about ln dt, never -inf or a huge negative)."""
+    params = {"low": 1e-300, "high": 50.0, "floor": None}
+    n = 400 if dtype == "float64" else 1 << 20
+    values = computed.inverse_softplus_log_uniform((n,), 7, dtype=dtype, low=1e-300, high=50.0)
+    assert np.isfinite(values).all() and values.min() > -700
+    words = fastinit.random_bits(n, 7)
+    picked = range(0, n, max(1, n // 400))
+    expected = [
+        _rounded(_inverse_softplus(_u(words[i : i + 1])[0], **{**params, "floor": 0}), dtype)
+        for i in picked
+    ]
+    np.testing.assert_array_equal(values[list(picked)].astype(np.float64), expected)
+
+
+def test_the_callers_decimal_context_changes_nothing():
+    reference = computed.log_of_uniform((500,), 1, low=1.0, high=16.0, dtype="float64")
+    with decimal.localcontext() as context:
+        context.prec = 2
+        context.traps[decimal.Inexact] = True
+        again = computed.log_of_uniform((500,), 1, low=1.0, high=16.0, dtype="float64")
+    np.testing.assert_array_equal(again, reference)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])

@@ -41,6 +41,9 @@ _WORD_SCALE = 2.0**-32
 _RELATIVE_MARGIN = 2.0**-40
 _ABSOLUTE_MARGIN = 2.0**-48
 _DIGITS = decimal.Context(prec=40)
+# Enough digits for the difference of a binary64 value (at most 767 significant digits)
+# and a 40-digit one to be exact.
+_EXACT = decimal.Context(prec=1200)
 
 
 class Formula(NamedTuple):
@@ -64,20 +67,26 @@ def inverse_softplus_formula(low: Any, high: Any, floor: Any = None) -> Formula:
     if floor is not None:
         floor = _checks.check_real("floor", floor, positive=True)
     lo_log, hi_log = math.log(low), math.log(high)
-    floor_value = 0.0 if floor is None else floor
+    floor_log = -math.inf if floor is None else math.log(floor)
 
     def fast(u: np.ndarray) -> np.ndarray:
-        dt = np.maximum(np.exp(lo_log + u * (hi_log - lo_log)), floor_value)
-        return np.log(np.expm1(dt))
+        # In log space: dt may be far below float64's range (low=1e-320) while ln dt is not.
+        log_dt = np.maximum(lo_log + u * (hi_log - lo_log), floor_log)
+        dt = np.exp(log_dt)
+        # ln(expm1(x)) = ln x + x/2 + x^2/24 + O(x^4): for tiny dt without exp's underflow.
+        series = log_dt + dt / 2 + dt * dt / 24
+        return np.where(dt < 1e-5, series, np.log(np.expm1(np.maximum(dt, 1e-5))))
 
     c = _DIGITS
     exact_lo_log = decimal.Decimal(low).ln(c)
     exact_span = c.subtract(decimal.Decimal(high).ln(c), exact_lo_log)
-    exact_floor = decimal.Decimal(floor_value)
+    exact_floor = decimal.Decimal(0 if floor is None else floor)
 
     def exact(u: decimal.Decimal) -> decimal.Decimal:
         dt = max(c.add(exact_lo_log, c.multiply(u, exact_span)).exp(c), exact_floor)
-        return c.subtract(dt.exp(c), 1).ln(c)
+        # exp(dt) - 1 cancels dt's leading digits: as many more digits as dt has zeros.
+        wide = decimal.Context(prec=c.prec + max(0, -dt.adjusted()))
+        return wide.subtract(dt.exp(wide), 1).ln(c)
 
     _check_finite("inverse_softplus_log_uniform", fast(np.array([0.0, 1.0])))
     return Formula(fast, exact)
@@ -126,7 +135,10 @@ def evaluate(formula: Formula, words: np.ndarray, dtype: np.dtype) -> np.ndarray
 
 def _nearest(exact: decimal.Decimal, dtype: np.dtype) -> Any:
     """The dtype value nearest to `exact`, ties to even: the neighbours of the binary64
-    rounding compared exactly (a binary64 rounding first could round twice)."""
+    rounding compared exactly (a binary64 rounding first could round twice), in a context
+    of our own (the caller's decimal context never decides a bit)."""
+    if not exact.is_finite():
+        raise ValueError(f"computed values: a formula's exact value is {exact}")
     guess = _fill.round_once(float(exact), dtype)
     bits = np.array([guess]).view(f"u{dtype.itemsize}")
     around = np.concatenate([bits - 1, bits, bits + 1]).view(dtype)
@@ -134,7 +146,7 @@ def _nearest(exact: decimal.Decimal, dtype: np.dtype) -> Any:
 
     def distance(value: Any) -> tuple[decimal.Decimal, int]:
         odd = int(np.array([value]).view(f"u{dtype.itemsize}")[0]) & 1
-        return abs(decimal.Decimal(float(value)) - exact), odd
+        return _EXACT.abs(_EXACT.subtract(decimal.Decimal(float(value)), exact)), odd
 
     return min(candidates, key=distance)
 
