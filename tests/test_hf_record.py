@@ -515,3 +515,56 @@ def test_the_initial_loss_comparison_catches_a_std_10_percent_low(tmp_path):
     tokens = torch.randint(0, LOSS_VOCAB, (128, 64), generator=torch.Generator().manual_seed(1))
     ours_loss, theirs_loss = _loss(ours, tokens), _loss(theirs, tokens)
     assert abs(ours_loss - theirs_loss) > 0.02 * theirs_loss, (ours_loss, theirs_loss)
+
+
+def test_a_random_vector_of_two_is_still_recognized_as_random():
+    """Mamba-2 with 2 heads draws a dt bias of 2 values: the probe's draws differ between
+    the two recordings in every element, so it is a formula, not a literal."""
+    config = {
+        **CASES["mamba2"][0], "num_heads": 2, "head_dim": 16, "hidden_size": 16,
+    }  # fmt: skip
+    tensors = {t.name: t for t in spec_from_transformers(config).tensors}
+    bias = tensors["backbone.layers.0.mixer.dt_bias"]
+    assert (bias.shape, bias.init) == ((2,), "inverse_softplus_log_uniform")
+
+
+def test_other_threads_keep_torchs_own_functions_while_a_spec_is_recorded():
+    import threading
+
+    seen: list[torch.Tensor] = []
+    stop = threading.Event()
+
+    def draw() -> None:
+        while not stop.is_set():
+            seen.append(torch.rand(3))
+            seen.append(torch.zeros(2, device="meta"))
+
+    worker = threading.Thread(target=draw)
+    worker.start()
+    try:
+        for _ in range(3):
+            spec_from_transformers(CASES["mamba"][0])
+    finally:
+        stop.set()
+        worker.join()
+    draws = [t for t in seen if t.device.type == "cpu"]
+    assert draws and all(t.device.type == "meta" for t in seen[1::2])
+    # Probe draws start with 0 and 1 - 2^-24 (or the reverse): torch's never do.
+    assert not any(float(t[0]) == 0.0 or float(t[0]) == 1 - 2**-24 for t in draws)
+
+
+def test_an_error_inside_the_recording_restores_everything(monkeypatch):
+    from fastinit import hf_record
+    from transformers import initialization
+
+    table = dict(initialization.TORCH_INIT_FUNCTIONS)
+    methods = {name: getattr(torch.Tensor, name) for name in ("normal_", "copy_", "__mul__")}
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the model's init failed")
+
+    monkeypatch.setattr(hf_record, "_recording_functions", failing)
+    with pytest.raises(RuntimeError, match="the model's init failed"):
+        spec_from_transformers(CASES["llama"][0])
+    assert initialization.TORCH_INIT_FUNCTIONS == table
+    assert {name: getattr(torch.Tensor, name) for name in methods} == methods

@@ -44,15 +44,19 @@ Rules (chosen here; docs/spec.md is the reference for the spec itself):
   padding row survives a tied lm_head's normal_).
 
 The primitives are patched process-wide while the init runs (as transformers' own
-guard_torch_init_functions does): do not initialize other models in other threads
-meanwhile. Deriving a spec is milliseconds after transformers is imported (DeepSeek-V3's
-full config, 967 tensors: about 0.3 s here).
+guard_torch_init_functions does), but each replacement serves the recording thread
+only: other threads meanwhile get torch's own functions, and recordings in several
+threads take turns (a lock). Deriving a spec takes well under a second once transformers
+and the model's classes are imported (bench/RESULTS.md: DeepSeek-V3, 967 tensors, 0.14 s;
+Mamba-2.8B, recorded twice, 0.66 s).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import re
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, cast
 
@@ -124,15 +128,18 @@ class _Recorder:
             self.targets.setdefault(_storage_id(tensor), tensor)
         self.entries: dict[int, _Entry] = {}
         self.probes: list[np.ndarray] = []
+        self.probe_seed = probe_seed
         self._probe_draws = np.random.default_rng(probe_seed)
 
     def probe(self, count: int) -> np.ndarray:
         """Uniform [0, 1) values handed to the model's own draws (torch.rand, uniform_ on a
         tensor of its own) in place of random ones: known, so that a value computed from
-        them can be recognized (_fit_formula). The first is 0 and the second the largest
-        float32 below 1, so the ends of a formula's range are always seen."""
+        them can be recognized (_fit_formula). The first two are 0 and the largest float32
+        below 1, so the ends of a formula's range are always seen."""
         draws = self._probe_draws.random(count).astype(np.float32)
-        draws[:2] = np.array([0.0, np.nextafter(np.float32(1), np.float32(0))])[: min(count, 2)]
+        ends = np.array([0.0, np.nextafter(np.float32(1), np.float32(0))], np.float32)
+        # Reversed in the second run: no draw is the same in both, even for 1 or 2 draws.
+        draws[:2] = (ends if self.probe_seed % 2 else ends[::-1])[: min(count, 2)]
         self.probes.append(draws.astype(np.float64))
         return draws
 
@@ -425,6 +432,9 @@ def _recording_functions(recorder: _Recorder, originals: Mapping[str, Any]) -> d
     return {name: recording(name, rules[name]) for name in originals if name in rules}
 
 
+_ONE_RECORDING = threading.Lock()  # the patches of one recording at a time
+
+
 @contextlib.contextmanager
 def _recording(recorder: _Recorder) -> Iterator[None]:
     import torch
@@ -432,9 +442,7 @@ def _recording(recorder: _Recorder) -> Iterator[None]:
 
     table = initialization.TORCH_INIT_FUNCTIONS
     saved_table = dict(table)
-    saved_copy = initialization.copy_
     patched = (*_TENSOR_METHODS, *_SCALINGS, *_DERIVED)
-    saved_methods = {name: torch.Tensor.__dict__.get(name) for name in patched}
     real = {name: getattr(torch.Tensor, name) for name in patched}
 
     def copied(tensor: Any, other: Any) -> Any:
@@ -546,30 +554,43 @@ def _recording(recorder: _Recorder) -> Iterator[None]:
 
         return call
 
-    saved_factories = {name: getattr(torch, name) for name in _FACTORIES}
+    # Other threads keep torch's own functions: each replacement serves this thread only.
+    owner = threading.get_ident()
+
+    def here_only(replacement: Any, original: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            chosen = replacement if threading.get_ident() == owner else original
+            return chosen(*args, **kwargs)
+
+        return call
+
+    undo: list[tuple[Any, str, Any]] = []  # (owner object, name, its own attribute or None)
+
+    def patch(target: Any, name: str, replacement: Any) -> None:
+        undo.append((target, name, vars(target).get(name)))
+        setattr(target, name, here_only(replacement, getattr(target, name)))
+
     try:
-        table.update(_recording_functions(recorder, saved_table))
-        initialization.copy_ = lambda tensor, other: copied(tensor, other)
+        recording = _recording_functions(recorder, saved_table)
+        table.update({name: here_only(f, saved_table[name]) for name, f in recording.items()})
+        patch(initialization, "copy_", copied)
         for name in _TENSOR_METHODS:
-            setattr(torch.Tensor, name, method(name))
+            patch(torch.Tensor, name, method(name))
         for name, inverse in _SCALINGS.items():
-            setattr(torch.Tensor, name, scaling(name, inverse))
+            patch(torch.Tensor, name, scaling(name, inverse))
         for name, inverse in _DERIVED.items():
-            setattr(torch.Tensor, name, derive(name, inverse))
+            patch(torch.Tensor, name, derive(name, inverse))
         for name in _FACTORIES:
-            setattr(torch, name, on_cpu(name))
+            patch(torch, name, on_cpu(name))
         yield
     finally:
         table.clear()
         table.update(saved_table)
-        initialization.copy_ = saved_copy
-        for name, saved in saved_methods.items():
-            if saved is None:
-                delattr(torch.Tensor, name)
+        for target, name, own in reversed(undo):
+            if own is None:
+                delattr(target, name)  # it was inherited (Tensor's from TensorBase)
             else:
-                setattr(torch.Tensor, name, saved)
-        for name, factory in saved_factories.items():
-            setattr(torch, name, factory)
+                setattr(target, name, own)
 
 
 def _meta_model(config: Mapping[str, Any], model_class: str) -> Any:
@@ -625,15 +646,16 @@ def _untie(model: Any) -> None:
 def _kept_in_float32(model: Any, dtype: str) -> Any:
     """Whether a tensor name stays float32 in a checkpoint of `dtype`, as transformers
     loads it: `_keep_in_fp32_modules` under float16, `_keep_in_fp32_modules_strict` under
-    float16 and bfloat16 (its own dtype plan and pattern match)."""
-    import torch
-    from transformers.core_model_loading import build_glob_alternation
-
-    wanted = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(dtype)
-    plan = model._get_dtype_plan(wanted) if wanted is not None else {}
-    if not plan:
+    float16 and bfloat16 (each an unanchored pattern, `*` any text, searched in the name:
+    transformers' dtype plan)."""
+    patterns: set[str] = set()
+    if dtype == "float16":
+        patterns.update(getattr(model, "_keep_in_fp32_modules", None) or ())
+    if dtype in ("float16", "bfloat16"):
+        patterns.update(getattr(model, "_keep_in_fp32_modules_strict", None) or ())
+    if not patterns:
         return lambda name: False
-    pattern = build_glob_alternation(list(plan))[0]
+    pattern = re.compile("|".join(f"(?:{p.replace('*', '.*')})" for p in sorted(patterns)))
     return lambda name: pattern.search(name) is not None
 
 
@@ -650,7 +672,7 @@ def _record(
     saved = _saved_names(model)
     _untie(model)
     recorder = _Recorder(model, probe_seed)
-    with _recording(recorder), torch.no_grad():
+    with _ONE_RECORDING, _recording(recorder), torch.no_grad():
         model.initialize_weights()
     return model, saved, {name: recorder.entries.get(_storage_id(t)) for name, t in saved.items()}
 
