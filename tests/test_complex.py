@@ -388,3 +388,20 @@ def test_cuda_is_refused_before_any_allocation(monkeypatch):
     monkeypatch.setattr(fi.cuda, "new_array", no_allocation)
     with pytest.raises(ValueError, match="dtype: complex64 outputs are written on the host only"):
         fi.he_normal((4, 4), 1, dtype="complex64", device="cuda")
+
+
+@pytest.mark.parametrize("k", [1e-3, 1e-8, 1e-15])
+def test_a_tiny_modulus_cut_holds(k):
+    """1 - exp(-k²) would cancel to 0 or to a few bits in binary64: the cut |z| < k std
+    and E|z|² = k²/2 · std² (the exponential cut at k², uniform to first order) hold."""
+    n = 1 << 18
+    z = fi.truncated_normal((n,), 2, std=3.0, lower=-k, upper=k, dtype="complex64")
+    r2 = np.abs(z.astype(np.complex128)) ** 2 / 9.0
+    assert r2.max() <= k * k * (1 + 1e-6)
+    # |z|²/std² is uniform on (0, k²) to first order: mean k²/2, sd k²/sqrt(12 n).
+    assert abs(r2.mean() - k * k / 2) <= 6 * k * k / math.sqrt(12 * n)
+
+
+def test_a_modulus_cut_without_float32_resolution_is_refused():
+    with pytest.raises(ValueError, match="upper=1e-20"):
+        fi.truncated_normal((4,), 0, lower=-1e-20, upper=1e-20, dtype="complex64")

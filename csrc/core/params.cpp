@@ -134,7 +134,12 @@ Params make_polar_truncated_params(double std, double bound) {
   // h = c/2 and g = 1 - c/2 (transforms.h, polar). e^-40 is below half an ulp of 1.
   // N.B. h <= 1/2 <= g in float32, so 1 - c u >= g - h (1 - 2^-24) >= 2^-25 > 0.
   const double b2 = bound * bound;
-  const double c = b2 >= 40.0 ? 1.0 : 1.0 - exp_nonpositive(-b2);
+  // 1 - e^-x cancels for small x: below 2^-10 its series (to x^5; the rest is under
+  // 2^-60 relative), above it the subtraction keeps 43 bits, more than float32 needs.
+  const double c = b2 >= 40.0 ? 1.0
+                   : b2 < 0x1p-10
+                       ? b2 * (1.0 - b2 / 2 * (1.0 - b2 / 3 * (1.0 - b2 / 4 * (1.0 - b2 / 5))))
+                       : 1.0 - exp_nonpositive(-b2);
   Params p{};
   p.transform = Transform::kPolarTruncated;
   p.erf_scale = static_cast<float>(c / 2);

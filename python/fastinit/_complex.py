@@ -29,6 +29,7 @@ _SQRT2 = 1.4142135623730951  # the binary64 sqrt(2) of docs/stream.md
 # (1 - 5 e^-4) / (1 - e^-4). JAX divides by 0.95311164380491208 = sqrt(1 - 5 e^-4)
 # instead (its variance comes out 1.9% above scale / n).
 COMPLEX_TRUNCATED_STD = 0.9619618280082135
+_FLOAT32_TINY = 2.0**-126  # the smallest normal float32
 JAX_COMPLEX_TRUNCATED_STD = 0.95311164380491208
 
 
@@ -51,7 +52,12 @@ def truncated_normal_params(arguments: dict[str, Any]) -> Any:
     if lower != -upper:
         raise ValueError(
             f"lower/upper: a complex output is cut in modulus, |z| < upper·std, so lower must "
-            f"be -upper; got lower={lower:g}, upper={upper:g}"
+            f"be -upper; got lower={lower!r}, upper={upper!r}"
+        )
+    if upper * upper / 2 < _FLOAT32_TINY:
+        raise ValueError(
+            f"upper={upper!r}: a modulus cut below about 1.5e-19 std has no float32 "
+            "resolution (the transform's c/2 = (1 - exp(-upper²))/2 would underflow)"
         )
     return _core.polar_truncated_params(arguments["std"], upper)
 
