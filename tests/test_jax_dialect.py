@@ -571,3 +571,38 @@ def test_the_cuda_route_writes_the_cpu_bits(call):
     on_host = call()
     assert isinstance(on_device, fi.CudaArray)
     assert on_device.to_numpy().tobytes() == on_host.tobytes()
+
+
+# ---------------------------------------------------------------------------
+# What JAX users pass: complex dtypes, and 0-d or full jax.Arrays as parameters
+
+
+def test_fastinit_jax_writes_complex_as_the_core_does():
+    jax = pytest.importorskip("jax")
+    fj = pytest.importorskip("fastinit.jax")
+    key = jax.random.PRNGKey(3)
+    seed = fj.seed_from_key(key)
+    ours = np.asarray(fj.he_normal()(key, (64, 32), "complex64"))
+    np.testing.assert_array_equal(
+        ours, fi.he_normal((64, 32), seed, dtype="complex64", layout="jax")
+    )
+    normal = np.asarray(fj.normal(0.5)(key, (40,), "complex64"))
+    np.testing.assert_array_equal(normal, fi.normal((40,), seed, std=0.5, dtype="complex64"))
+    with pytest.raises(ValueError, match="dtype"):  # JAX's truncated_normal refuses it too
+        fj.truncated_normal()(key, (3,), "complex64")
+
+
+def test_fastinit_jax_takes_jax_arrays_as_parameters():
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    fj = pytest.importorskip("fastinit.jax")
+    key = jax.random.PRNGKey(0)
+    np.testing.assert_array_equal(
+        np.asarray(fj.uniform(jnp.array(2.0, jnp.float32))(key, (4, 4))),
+        np.asarray(fj.uniform(2.0)(key, (4, 4))),
+    )
+    np.testing.assert_array_equal(
+        np.asarray(fj.constant(jnp.array([1.0, 2.0]))(key, (2, 2))), [[1.0, 2.0], [1.0, 2.0]]
+    )
+    with pytest.raises(TypeError, match="scale must be a real number"):
+        fj.uniform(jnp.array(True))

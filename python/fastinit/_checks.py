@@ -68,6 +68,19 @@ def check_seed(seed: Any) -> int:
     return check_u64("seed", seed)
 
 
+def scalar_of(value: Any) -> Any:
+    """The element of a 0-d array (a NumPy scalar, whose type the checks then see: a bool
+    stays a bool); anything else as it is."""
+    if hasattr(value, "__array__") and not isinstance(value, np.generic):
+        try:
+            array = np.asarray(value)
+        except Exception:  # noqa: BLE001 - a device tensor: the caller's checks refuse it
+            return value
+        if array.ndim == 0:
+            return array[()]
+    return value
+
+
 def check_real(
     name: str,
     value: Any,
@@ -76,8 +89,10 @@ def check_real(
     nonnegative: bool = False,
     allow_inf: bool = False,
 ) -> float:
-    """A real number (not bool, not complex); finite unless allow_inf; optional sign."""
+    """A real number (not bool, not complex); finite unless allow_inf; optional sign.
+    A 0-d array (NumPy, JAX, torch: what `jnp.array(1.0)` gives) counts as its element."""
     if type(value) is not float:
+        value = scalar_of(value)
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise TypeError(
                 f"{name} must be a real number, got {type(value).__name__} {show(value)}"
@@ -242,16 +257,30 @@ def check_constant_array(value: Any, dtype: np.dtype, shape: tuple[int, ...]) ->
     that broadcasts to `shape` by NumPy's rule; returned as float64."""
     try:
         array = np.asarray(value)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RuntimeError) as error:
         raise TypeError(f"value must be a real number or an array-like of them: {error}") from None
-    if array.dtype.kind not in "iuf":
+    if array.ndim > len(shape):
+        raise ValueError(
+            f"value has {array.ndim} axes; it must broadcast to the shape {shape}, which "
+            f"has {len(shape)}"
+        )
+    if array.dtype == object:  # Python ints beyond int64, or a mix NumPy left as objects
+        reals = all(
+            isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)) for x in array.flat
+        )
+        if not reals:
+            raise TypeError("value must be a real number or an array-like of real numbers")
+        try:  # each rounded to float64 once, as a scalar value is
+            values = np.array([float(x) for x in array.flat]).reshape(array.shape)
+        except OverflowError:
+            raise OverflowError("value: an element is beyond float64's range") from None
+    elif array.dtype.kind in "iuf":
+        values = array.astype(np.float64)
+    else:
         raise TypeError(
             f"value must be a real number or an array-like of real numbers, got {array.dtype} "
             f"elements ({type(value).__name__})"
         )
-    values = array.astype(np.float64)
-    if array.dtype.kind in "iu" and not np.array_equal(values.astype(array.dtype), array):
-        raise OverflowError("value: an integer element is beyond float64's exact range")
     if not np.isfinite(values).all():
         raise ValueError("value must hold only finite numbers")
     try:

@@ -299,9 +299,15 @@ def _variance_setup(
     return params, arguments
 
 
+_PLAIN = frozenset({int, float, str, bool, tuple, type(None)})
+
+
 def _cached(function: Any, *arguments: Any) -> Any:
     """function(*arguments) through its cache (see _parameter_setup), or directly when
-    an argument is unhashable, so that the checks inside report it."""
+    an argument is unhashable, so that the checks inside report it. A 0-d array argument
+    becomes its element first: a torch tensor hashes by identity and can change."""
+    if not _PLAIN.issuperset(map(type, arguments)):
+        arguments = tuple(_checks.scalar_of(argument) for argument in arguments)
     try:
         hash(arguments)
     except TypeError:

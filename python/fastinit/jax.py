@@ -31,9 +31,11 @@ Differences from jax.nn.initializers, by design:
 - The values are computed on the host by fastinit's C++ core and then placed on the
   devices: `init` cannot run under `jax.jit` (a traced key is refused with a TypeError),
   and, like the rest of fastinit, its values do not depend on the device or sharding.
-- Real float dtypes only (float32, bfloat16, float16, and float64 with jax_enable_x64);
-  a dtype is first canonicalized as JAX does (float64 is float32 without x64). JAX's
-  complex variance scaling is not provided.
+- Float dtypes (float32, bfloat16, float16, and float64 with jax_enable_x64), and for
+  normal, variance_scaling and the named initializers complex64 (complex128 with x64)
+  as JAX has them, but with the variance the truncated normal promises (fastinit's
+  complex outputs: docs/conventions.md); a dtype is first canonicalized as JAX does
+  (float64 is float32 without x64).
 - uniform(scale) samples the open interval (0, scale) (JAX: [0, scale)); uniform
   variance scaling the open (-limit, limit).
 - Negative `scale`/`stddev` are refused (JAX multiplies by them).
@@ -143,12 +145,17 @@ def seed_from_key(key: Any) -> int:
     )
 
 
-def _jax_dtype(dtype: Any) -> np.dtype:
-    """A fastinit output dtype canonicalized as JAX does (float64 -> float32 without x64)."""
+def _jax_dtype(dtype: Any, *, complex_ok: bool = False) -> np.dtype:
+    """A fastinit output dtype canonicalized as JAX does (float64 -> float32 without x64);
+    complex_ok: complex64 / complex128 too (complex128 -> complex64 without x64)."""
     if dtype is None:
         return np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
-    checked = _checks.check_dtype(dtype)
+    checked = _checks.check_dtype(dtype, complex_ok=complex_ok)
     return np.dtype(jax.dtypes.canonicalize_dtype(checked))
+
+
+# The samplers that write complex outputs (docs/stream.md, "Complex outputs").
+_COMPLEX_OK = frozenset({"normal", "variance_scaling"})
 
 
 def _check_sharding(name: str, sharding: Any) -> Sharding:
@@ -210,7 +217,8 @@ def make_array(
         seed: an integer in [0, 2^64) or a JAX PRNG key (see the module doc); the
             unseeded samplers check it and ignore it.
         sharding: a jax.sharding.Sharding; JAX refuses shapes it does not divide.
-        dtype: float32 (default), bfloat16, float16, or float64 (needs jax_enable_x64).
+        dtype: float32 (default), bfloat16, float16, or float64 (needs jax_enable_x64);
+            complex64 (complex128 with x64) for the samplers that write complex.
         stream: an integer in [0, 2^64) or a tensor name.
         **params: the sampler's own arguments (scale=, mode=, layout="jax", std=, ...).
 
@@ -227,7 +235,7 @@ def make_array(
     checked_shape = _checks.check_shape(shape)
     seed = seed_from_key(seed)
     sharding = _check_sharding("sharding", sharding)
-    requested = _checks.check_dtype(dtype)
+    requested = _checks.check_dtype(dtype, complex_ok=True)  # the sampler's check decides
     if np.dtype(jax.dtypes.canonicalize_dtype(requested)) != requested:
         raise ValueError(f"dtype {requested.name} needs jax_enable_x64; got dtype={dtype!r}")
     if init in _UNSEEDED:
@@ -271,7 +279,7 @@ def _sampled(
 ) -> jax.Array:
     """One fastinit sampler as a jax.Array: on the default device, or sharded."""
     seed = seed_from_key(key)
-    jax_dtype = _jax_dtype(dtype)
+    jax_dtype = _jax_dtype(dtype, complex_ok=init in _COMPLEX_OK)
     if sharding is not None:
         return make_array(init, shape, seed, sharding, dtype=jax_dtype, stream=stream, **params)
     if init in _UNSEEDED:

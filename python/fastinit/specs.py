@@ -460,7 +460,10 @@ def _param(where: str, key: str, value: Any) -> Any:
             raise TypeError(f"{where}: params.{key} must be a string, got {value!r}")
         return value
     if type(value) is int:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ValueError(f"{where}: params.{key} is beyond float64's range") from None
     if type(value) is not float:  # not bool, not None, not a string
         raise TypeError(f"{where}: params.{key} must be a number, got {value!r}")
     if not math.isfinite(value):

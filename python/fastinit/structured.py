@@ -58,7 +58,7 @@ def constant(
     dtype, then broadcast (a spec stores such a literal; see docs/spec.md).
     """
     box = _box(shape, dtype, region, device)
-    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim):
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__array__") and np.ndim(value)):
         literal = _fill.round_all(
             _checks.check_constant_array(value, box.dtype, box.shape), box.dtype
         )
