@@ -419,6 +419,9 @@ def sparse_(
 
 # Columns per step of the zero pattern: bounds its temporaries (~6 bytes per element).
 _PATTERN_ELEMENTS = 1 << 22
+# A step's keys come from one run of stream words through all rows when that run holds
+# at most this many words (64 MB) or 4x the keys; else one run per row.
+_RUN_WORDS = 1 << 24
 
 
 def _sparse(
@@ -444,11 +447,12 @@ def _sparse(
     if num_zeros >= rows:
         out.zero_()
         return out
-    keys = _keys(shape, seed, stream, c0, c1)
     step = max(1, _PATTERN_ELEMENTS // rows)
-    for start in range(0, c1 - c0, step):
-        zero = _zero_rows(keys[:, start : start + step], num_zeros)[r0:r1]
-        out[:, start : start + step].masked_fill_(torch.from_numpy(zero).to(out.device), 0)
+    for start in range(c0, c1, step):
+        stop = min(c1, start + step)
+        zero = _zero_rows(_keys(shape, seed, stream, start, stop), num_zeros)[r0:r1]
+        band = out[:, start - c0 : stop - c0]
+        band.masked_fill_(torch.from_numpy(zero).to(out.device), 0)
     return out
 
 
@@ -459,8 +463,9 @@ def _keys(shape: tuple[int, int], seed: int, stream: int, c0: int, c1: int) -> A
     rows, cols = shape
     width = c1 - c0
     first = rows * cols + c0  # the word of element (0, c0)'s key
-    if cols <= 4 * width:  # one run of words through all rows, at most 4x the keys
-        run = initializers.random_bits((rows - 1) * cols + width, seed, stream=stream, offset=first)
+    length = (rows - 1) * cols + width
+    if length <= max(4 * rows * width, _RUN_WORDS):  # one run through all rows: few extra
+        run = initializers.random_bits(length, seed, stream=stream, offset=first)
         return np.lib.stride_tricks.as_strided(
             run, (rows, width), (cols * run.itemsize, run.itemsize), writeable=False
         )
