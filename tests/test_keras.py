@@ -542,3 +542,17 @@ def test_numpy_backend_gives_the_same_bits():
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert result.stdout.split() == ["numpy", "True"]
+
+
+@pytest.mark.parametrize(
+    "arguments", [{"scale": -1.0}, {"mode": "fan_geo_avg"}, {"distribution": "gamma"}]
+)
+def test_variance_scaling_errors_start_with_keras_words(arguments):
+    """Code written for Keras that looks for Keras's message finds it: ours starts with
+    the first sentence of Keras's own error for the same argument, then says more."""
+    with pytest.raises(ValueError) as theirs:
+        keras.initializers.VarianceScaling(**arguments)
+    with pytest.raises(ValueError) as ours:
+        fk.VarianceScaling(**arguments)
+    first_sentence = str(theirs.value).split(". ")[0].split(".Please")[0]
+    assert str(ours.value).startswith(first_sentence), (str(ours.value), first_sentence)

@@ -71,9 +71,10 @@ keras is imported by this module only; `import fastinit` never imports it.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import keras
@@ -149,6 +150,15 @@ def _axis_list(name: str, axes: Any) -> list[int] | None:
     return result
 
 
+@contextlib.contextmanager
+def _keras_words(words: str) -> Iterator[None]:
+    """A ValueError inside starts with Keras's `words` for the same refusal, then ours."""
+    try:
+        yield
+    except ValueError as error:
+        raise ValueError(f"{words} {error}") from None
+
+
 def _shape(shape: Any) -> tuple[int, ...]:
     return _checks.check_shape(tuple(shape) if isinstance(shape, list) else shape)
 
@@ -190,14 +200,19 @@ class VarianceScaling(keras.initializers.VarianceScaling):
         *,
         stream: int | str = 0,
     ) -> None:
-        # Keras's own __init__ is not called: it would accept what fastinit refuses.
-        self.scale = _checks.check_real("scale", scale, positive=True)
-        self.mode = _checks.check_choice("mode", mode, _MODES)
+        # Keras's own __init__ is not called: it would accept what fastinit refuses. The
+        # errors start with Keras's words, which code written for Keras may look for.
+        with _keras_words("Argument `scale` must be positive float."):
+            self.scale = _checks.check_real("scale", scale, positive=True)
+        with _keras_words(f"Invalid `mode` argument: {mode}."):
+            self.mode = _checks.check_choice("mode", mode, _MODES)
         if isinstance(distribution, str):
             distribution = distribution.lower()
             if distribution == "normal":  # Keras's legacy name of the truncated normal
                 distribution = "truncated_normal"
-        self.distribution = _checks.check_choice("distribution", distribution, _DISTRIBUTIONS)
+        with _keras_words(f"Invalid `distribution` argument: {distribution}."):
+            checked = _checks.check_choice("distribution", distribution, _DISTRIBUTIONS)
+        self.distribution = checked
         self.input_axes = _axis_list("input_axes", input_axes)
         self.output_axes = _axis_list("output_axes", output_axes)
         if (self.input_axes is None) != (self.output_axes is None):
