@@ -344,7 +344,7 @@ def test_torch_drop_ins_refuse_complex_tensors():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: fi.uniform((3,), 1, dtype="complex64"), r"dtype: uniform\(low, high\)"),
+        (lambda: fi.uniform((3,), 1, dtype="complex64"), r"low/high: .*low=0.0, high=1.0"),
         (lambda: fi.normal((3,), 1, mean=1.0, dtype="complex64"), r"mean=1: .*mean must be 0"),
         (lambda: fi.truncated_normal((3,), 1, a=-1, b=1, dtype="complex64"), "a/b"),
         (
@@ -405,3 +405,20 @@ def test_a_tiny_modulus_cut_holds(k):
 def test_a_modulus_cut_without_float32_resolution_is_refused():
     with pytest.raises(ValueError, match="upper=1e-20"):
         fi.truncated_normal((4,), 0, lower=-1e-20, upper=1e-20, dtype="complex64")
+
+
+def test_a_symmetric_uniform_is_the_disk():
+    """uniform(-r, r) for complex is variance_scaling's disk of radius r: the same bits as
+    the disk with scale r/sqrt(2), |z| < r and |z|²/r² uniform on (0, 1)."""
+    r, n = 3.0, 1 << 18
+    z = fi.uniform((n,), 4, low=-r, high=r, dtype="complex64", stream="disk")
+    disk = fi.variance_scaling((n,), 4, scale=r * r / 2, fan_in=1.0, distribution="uniform",
+                               dtype="complex64", stream="disk")  # fmt: skip
+    np.testing.assert_array_equal(z, disk)
+    r2 = np.abs(z.astype(np.complex128)) ** 2 / (r * r)
+    assert r2.max() < 1 + 1e-6
+    assert abs(r2.mean() - 0.5) <= 6 / math.sqrt(12 * n)
+    np.testing.assert_array_equal(
+        fi.uniform((40, 9), 4, low=-r, high=r, dtype="complex128", region=(slice(3, 30),)),
+        fi.uniform((40, 9), 4, low=-r, high=r, dtype="complex128")[3:30],
+    )

@@ -1,4 +1,4 @@
-"""Complex outputs: the Params with which normal, truncated_normal and variance_scaling
+"""Complex outputs: the Params with which normal, uniform, truncated_normal, variance_scaling
 (and the named initializers) fill complex64 / complex128.
 
 A complex tensor of shape S is written as the real tensor of shape (*S, 2) of its
@@ -9,6 +9,7 @@ the functions here take those checked values, refuse what has no complex meaning
 
 - normal(std): real and imaginary parts independent, each Normal(0, std²/2), so
   E|z|² = std²; exactly the real normal of shape (*S, 2) with std / √2.
+- uniform(low=-r, high=r): uniform on the disk |z| < r (variance_scaling's disk).
 - truncated_normal(std, lower=-k, upper=k): the same complex normal cut in modulus,
   |z| < k·std (|z|²/std² is Exp(1) cut at k²), by the polar pair transform.
 - variance_scaling: "normal" as normal; "uniform" uniform on the disk of radius
@@ -62,13 +63,17 @@ def truncated_normal_params(arguments: dict[str, Any]) -> Any:
     return _core.polar_truncated_params(arguments["std"], upper)
 
 
-def uniform_refused() -> ValueError:
-    """The error of uniform(low, high) for a complex dtype."""
-    return ValueError(
-        "dtype: uniform(low, high) has no complex form (jax.random.uniform refuses complex "
-        "too); use variance_scaling(..., distribution='uniform'), uniform on a disk, or a "
-        "real dtype"
-    )
+def uniform_params(arguments: dict[str, Any]) -> Any:
+    """Params of uniform(low=-r, high=r) for a complex dtype: uniform on the disk |z| < r,
+    the disk variance_scaling's "uniform" draws (radius sqrt(2) x scale), E|z|² = r²/2;
+    `arguments` checked by uniform. Other intervals have no complex meaning."""
+    low, high = arguments["low"], arguments["high"]
+    if low != -high or not high > 0:
+        raise ValueError(
+            f"low/high: a complex uniform is the disk |z| < r, given as low=-r, high=r "
+            f"(r > 0); got low={low!r}, high={high!r}"
+        )
+    return _core.polar_disk_params(high / _SQRT2)
 
 
 def variance_params(distribution: str, variance: float, arguments: dict[str, Any]) -> Any:

@@ -6,7 +6,7 @@ is named and encoded everywhere fastinit meets it: NumPy, the C++ core, DLPack,
 safetensors, torch (looked up lazily, so torch is imported only by fastinit.torch).
 
 The complex dtypes are rows of their own table, COMPLEX_DTYPES: only the samplers
-normal, truncated_normal and variance_scaling (with the named initializers) write
+normal, uniform, truncated_normal and variance_scaling (with the named initializers) write
 them, as (real, imaginary) pairs of their component dtype (docs/stream.md, "Complex
 outputs"); checkpoints, specs and the torch drop-ins take OUTPUT_DTYPES only, so
 NAMES, BY_NAME, BY_NUMPY, BY_SAFETENSORS and BY_DLPACK stay real.

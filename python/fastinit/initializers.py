@@ -780,6 +780,7 @@ def uniform(
     device: Any = None,
 ) -> np.ndarray:
     """Uniform on the open interval (low, high): mid + half x, x on a 2^24-point grid.
+    For complex64/complex128, low=-r, high=r: uniform on the disk |z| < r (JAX's disk).
 
     Symmetric intervals stay exactly symmetric; float32 values never equal low or
     high (narrower output dtypes may round onto them). Values are computed in float32
@@ -787,9 +788,9 @@ def uniform(
     and within the output dtype's for float16 / bfloat16.
     """
     request = check_request(shape, seed, dtype, stream, region, threads, device, True)
-    if request.dtype.kind == "c":
-        raise _complex.uniform_refused()
     params, arguments = _cached(_uniform_params, low, high)
+    if request.dtype.kind == "c":
+        params = _complex.uniform_params(arguments)
     return _sample(request, params, out, arguments)
 
 

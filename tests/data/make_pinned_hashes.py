@@ -27,6 +27,7 @@ SAMPLERS = {
     "glorot_uniform": lambda shape, **kw: fastinit.glorot_uniform(shape, **kw),
     "he_normal": lambda shape, **kw: fastinit.he_normal(shape, **kw),
     "he_uniform": lambda shape, **kw: fastinit.he_uniform(shape, **kw),
+    "uniform_disk": lambda shape, **kw: fastinit.uniform(shape, low=-2.5, high=2.5, **kw),
     "lecun_normal": lambda shape, **kw: fastinit.lecun_normal(shape, **kw),
     "lecun_uniform": lambda shape, **kw: fastinit.lecun_uniform(shape, **kw),
     "xavier_normal_untruncated": lambda shape, **kw: fastinit.glorot_normal(
