@@ -271,3 +271,15 @@ def test_literals_and_formulas_fill_windows_a_chunk_at_a_time(chunk, tmp_path, m
     for tensor in spec.tensors:
         np.testing.assert_array_equal(written[tensor.name], specs.sample_into(tensor, 3))
     assert not checkpoint.verify(tmp_path / "x.safetensors").mismatched
+
+
+def test_log_of_uniform_from_zero_is_finite_and_exact():
+    """low = 0: u is never 0, so ln(u high) is finite (at least ln(2^-33 high))."""
+    values = computed.log_of_uniform((20_000,), 9, low=0.0, high=16.0)
+    assert np.isfinite(values).all() and values.min() >= math.log(2**-33 * 16.0)
+    words = fastinit.random_bits(20_000, 9)
+    picked = range(0, 20_000, 97)
+    expected = [
+        _rounded(_log_of_uniform(_u(words[i : i + 1])[0], 0.0, 16.0), "float32") for i in picked
+    ]
+    np.testing.assert_array_equal(values[list(picked)].astype(np.float64), expected)

@@ -549,8 +549,8 @@ def test_other_threads_keep_torchs_own_functions_while_a_spec_is_recorded():
         worker.join()
     draws = [t for t in seen if t.device.type == "cpu"]
     assert draws and all(t.device.type == "meta" for t in seen[1::2])
-    # Probe draws start with 0 and 1 - 2^-24 (or the reverse): torch's never do.
-    assert not any(float(t[0]) == 0.0 or float(t[0]) == 1 - 2**-24 for t in draws)
+    # Probe draws start with 2^-24 and 1 - 2^-24 (or the reverse): torch's hardly ever do.
+    assert not any(float(t[0]) in (2**-24, 1 - 2**-24) for t in draws)
 
 
 def test_an_error_inside_the_recording_restores_everything(monkeypatch):
@@ -568,3 +568,20 @@ def test_an_error_inside_the_recording_restores_everything(monkeypatch):
         spec_from_transformers(CASES["llama"][0])
     assert initialization.TORCH_INIT_FUNCTIONS == table
     assert {name: getattr(torch.Tensor, name) for name in methods} == methods
+
+
+def test_olmo_hybrids_a_log_from_zero_and_dt_bias_are_formulas():
+    """OLMo-hybrid draws A uniform on [0, 16) (log(0) is possible in float32, never on
+    fastinit's open u) and a log-uniform dt: both fit fastinit.computed's formulas."""
+    defaults = transformers.AutoConfig.for_model("olmo_hybrid").to_dict()
+    config = {key: value for key, value in defaults.items() if key != "transformers_version"}
+    config.update(num_hidden_layers=4, vocab_size=128, layer_types=config["layer_types"][:4])
+    config.update(pad_token_id=None, bos_token_id=None, eos_token_id=None)
+    tensors = {t.name: t for t in spec_from_transformers(config).tensors}
+    a_log = next(t for name, t in tensors.items() if name.endswith("linear_attn.A_log"))
+    dt_bias = next(t for name, t in tensors.items() if name.endswith("linear_attn.dt_bias"))
+    assert (a_log.init, a_log.params) == ("log_of_uniform", {"low": 0.0, "high": 16.0})
+    assert (dt_bias.init, dt_bias.params) == (
+        "inverse_softplus_log_uniform",
+        {"low": config["linear_dt_min"], "high": config["linear_dt_max"]},
+    )

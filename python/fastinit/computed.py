@@ -54,8 +54,9 @@ class Formula(NamedTuple):
 
 
 def _check_range(low: Any, high: Any, *, positive: bool) -> tuple[float, float]:
-    low = _checks.check_real("low", low, positive=positive)
-    high = _checks.check_real("high", high, positive=positive)
+    """low < high, both finite; low > 0 (positive) or >= 0."""
+    low = _checks.check_real("low", low, positive=positive, nonnegative=True)
+    high = _checks.check_real("high", high, positive=True)
     if not low < high:
         raise ValueError(f"low must be < high, got low={low} and high={high}")
     return low, high
@@ -93,8 +94,8 @@ def inverse_softplus_formula(low: Any, high: Any, floor: Any = None) -> Formula:
 
 
 def log_of_uniform_formula(low: Any, high: Any) -> Formula:
-    """The checked formula of log_of_uniform."""
-    low, high = _check_range(low, high, positive=True)
+    """The checked formula of log_of_uniform (low may be 0: u is never 0)."""
+    low, high = _check_range(low, high, positive=False)
 
     def fast(u: np.ndarray) -> np.ndarray:
         return np.log(low + u * (high - low))
@@ -204,8 +205,8 @@ def log_of_uniform(
     threads: int | None = None,
     device: Any = None,
 ) -> Any:
-    """ln(A) with A uniform on [low, high], 0 < low < high: A_log as Qwen3-Next and
-    OLMo-hybrid initialize it."""
+    """ln(A) with A uniform on [low, high], 0 <= low < high: A_log as Qwen3-Next and
+    OLMo-hybrid initialize it (u is never 0, so low = 0 still gives finite values)."""
     formula = log_of_uniform_formula(low, high)
     return _computed(formula, shape, seed, dtype, stream, out, region, threads, device)
 

@@ -134,10 +134,10 @@ class _Recorder:
     def probe(self, count: int) -> np.ndarray:
         """Uniform [0, 1) values handed to the model's own draws (torch.rand, uniform_ on a
         tensor of its own) in place of random ones: known, so that a value computed from
-        them can be recognized (_fit_formula). The first two are 0 and the largest float32
-        below 1, so the ends of a formula's range are always seen."""
+        them can be recognized (_fit_formula). The first two are 2^-24 and 1 - 2^-24, so
+        the ends of a formula's range are always seen (0 itself could make log(0))."""
         draws = self._probe_draws.random(count).astype(np.float32)
-        ends = np.array([0.0, np.nextafter(np.float32(1), np.float32(0))], np.float32)
+        ends = np.array([2.0**-24, 1.0 - 2.0**-24], np.float32)
         # Reversed in the second run: no draw is the same in both, even for 1 or 2 draws.
         draws[:2] = (ends if self.probe_seed % 2 else ends[::-1])[: min(count, 2)]
         self.probes.append(draws.astype(np.float64))
@@ -315,6 +315,8 @@ def _fit_log_of_uniform(u: np.ndarray, v: np.ndarray, known: list[float]) -> Any
     slope, intercept = np.polyfit(u, a, 1)
     if np.abs(intercept + slope * u - a).max() > 1e-5 * np.abs(a).max():
         return None
+    if abs(intercept) <= 1e-6 * abs(slope):  # uniform from 0 (OLMo-hybrid's A)
+        intercept = 0.0
     params = {"low": _snap(float(intercept), known), "high": _snap(float(intercept + slope), known)}
     return _checked_fit("log_of_uniform", params, u, v)
 
