@@ -107,14 +107,14 @@ def test_the_callers_decimal_context_changes_nothing():
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 def test_elements_at_a_rounding_midpoint_take_the_exact_path(dtype, monkeypatch):
-    """Values spread 1e-10 around a midpoint of two dtype values near 0.4: binary64 alone
+    """Values spread 1e-13 around a midpoint of two dtype values near 0.4: binary64 alone
     cannot tell their side for a few dozen of them, which the exact path then decides;
     every element must still equal the reference."""
     np_dtype = np.dtype(getattr(ml_dtypes, dtype, None) or dtype)
     below = np.array([0.4]).astype(np_dtype)
     above = (below.view(f"u{np_dtype.itemsize}") + 1).view(np_dtype)
     midpoint = (float(below[0]) + float(above[0])) / 2
-    low, high = math.exp(midpoint) * (1 - 1e-10), math.exp(midpoint) * (1 + 1e-10)
+    low, high = math.exp(midpoint) * (1 - 1e-13), math.exp(midpoint) * (1 + 1e-13)
     exact_calls = []
     nearest = computed._nearest
     monkeypatch.setattr(computed, "_nearest", lambda *a: exact_calls.append(1) or nearest(*a))
@@ -283,3 +283,60 @@ def test_log_of_uniform_from_zero_is_finite_and_exact():
         _rounded(_log_of_uniform(_u(words[i : i + 1])[0], 0.0, 16.0), "float32") for i in picked
     ]
     np.testing.assert_array_equal(values[list(picked)].astype(np.float64), expected)
+
+
+def _reference(formula: str, u: decimal.Decimal, low: float, high: float) -> decimal.Decimal:
+    """The formula at 300 digits: far more than any cancellation below needs."""
+    c = decimal.Context(prec=300)
+    if formula == "log_of_uniform":
+        return c.ln(
+            c.add(
+                decimal.Decimal(low),
+                c.multiply(u, c.subtract(decimal.Decimal(high), decimal.Decimal(low))),
+            )
+        )
+    lo = c.ln(decimal.Decimal(low))
+    dt = c.exp(c.add(lo, c.multiply(u, c.subtract(c.ln(decimal.Decimal(high)), lo))))
+    wide = decimal.Context(prec=300 - min(0, dt.adjusted()))
+    return c.ln(wide.subtract(wide.exp(dt), 1))
+
+
+@pytest.mark.parametrize(
+    ("formula", "low", "high", "dtype", "target"),
+    [
+        # ln(expm1(dt)) crosses 0 at dt = ln 2: its binary64 error is far larger than
+        # its size there, so the error bound must grow with dt e^dt / expm1(dt) and ln dt.
+        ("inverse_softplus_log_uniform", 1e-300, 1.0, "float32", "root"),
+        ("inverse_softplus_log_uniform", 0.6931471805599452, 0.6931471805599454, "float64", "root"),
+        # ln(x) for x within 2^-51 of 1: 40 digits of x are too few for float64.
+        ("log_of_uniform", math.nextafter(1.0, 0.0), 1.0 + 2.0**-51, "float64", None),
+    ],
+)
+def test_cancellation_near_zero_is_still_rounded_once(formula, low, high, dtype, target):
+    n = 4000 if dtype == "float32" else 100
+    if target == "root":  # the n word values around the one where dt = ln 2
+        c = decimal.Context(prec=60)
+        lo = c.ln(decimal.Decimal(low))
+        at = c.divide(c.subtract(c.ln(c.ln(2)), lo), c.subtract(c.ln(decimal.Decimal(high)), lo))
+        first = int(at * 2**32) - n // 2
+    else:
+        first = 858_993_459 - n // 2  # about 2^32 / 5
+    words = np.arange(first, first + n, dtype=np.uint32)  # word values where it cancels
+    values = computed.evaluate(computed.FORMULAS[formula](low, high), words, np.dtype(dtype))
+    expected = [_rounded(_reference(formula, u, low, high), dtype) for u in _u(words)]
+    np.testing.assert_array_equal(values.astype(np.float64), expected)
+
+
+@pytest.mark.parametrize(
+    "sampler", [computed.log_of_uniform, computed.inverse_softplus_log_uniform]
+)
+def test_decimals_default_context_changes_nothing(sampler):
+    reference = sampler((300,), 1, low=0.001, high=16.0, dtype="float64")
+    saved = decimal.DefaultContext.traps[decimal.Inexact], decimal.DefaultContext.prec
+    decimal.DefaultContext.traps[decimal.Inexact] = True
+    decimal.DefaultContext.prec = 3
+    try:
+        again = sampler((300,), 1, low=0.001, high=16.0, dtype="float64")
+    finally:
+        decimal.DefaultContext.traps[decimal.Inexact], decimal.DefaultContext.prec = saved
+    np.testing.assert_array_equal(again, reference)

@@ -36,21 +36,37 @@ from .initializers import check_request
 __all__ = ["inverse_softplus_log_uniform", "log_of_uniform"]
 
 _WORD_SCALE = 2.0**-32
-# A bound on the binary64 evaluation's error, relative and absolute (the formulas'
-# errors are a few tens of ulps of binary64 at most: 2^-40 leaves a factor ~100).
-_RELATIVE_MARGIN = 2.0**-40
-_ABSOLUTE_MARGIN = 2.0**-48
-_DIGITS = decimal.Context(prec=40)
+_ULP = 2.0**-52  # binary64's relative spacing
+# Factor of safety on the binary64 error bounds below (each counts a few ulps per step).
+_SAFETY = 8.0
+# Digits of the first exact evaluation; doubled until the bound decides the rounding.
+_FIRST_DIGITS = 40
+_MAX_DIGITS = 5120
+
+
+def _context(digits: int) -> decimal.Context:
+    """A decimal context of our own, every field given: nothing of the caller's (their
+    context or decimal.DefaultContext) reaches a bit, and nothing traps."""
+    return decimal.Context(
+        prec=digits, rounding=decimal.ROUND_HALF_EVEN, Emin=-999_999_999, Emax=999_999_999,
+        capitals=1, clamp=0, flags=[], traps=[],
+    )  # fmt: skip
+
+
 # Enough digits for the difference of a binary64 value (at most 767 significant digits)
-# and a 40-digit one to be exact.
-_EXACT = decimal.Context(prec=1200)
+# and an exact result of up to _MAX_DIGITS digits to be exact.
+_EXACT = _context(_MAX_DIGITS + 800)
 
 
 class Formula(NamedTuple):
-    """A formula of u: its binary64 evaluation (arrays) and its exact one (one Decimal)."""
+    """A formula of u, in three parts:
+    fast(u): its binary64 value (arrays); error(u, value): a bound on fast's error;
+    exact(u, digits): (value, bound on its error) evaluated with `digits` significant
+    digits (one Decimal u)."""
 
     fast: Callable[[np.ndarray], np.ndarray]
-    exact: Callable[[decimal.Decimal], decimal.Decimal]
+    error: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    exact: Callable[[decimal.Decimal, int], tuple[decimal.Decimal, decimal.Decimal]]
 
 
 def _check_range(low: Any, high: Any, *, positive: bool) -> tuple[float, float]:
@@ -69,6 +85,7 @@ def inverse_softplus_formula(low: Any, high: Any, floor: Any = None) -> Formula:
         floor = _checks.check_real("floor", floor, positive=True)
     lo_log, hi_log = math.log(low), math.log(high)
     floor_log = -math.inf if floor is None else math.log(floor)
+    reach = abs(lo_log) + abs(hi_log)
 
     def fast(u: np.ndarray) -> np.ndarray:
         # In log space: dt may be far below float64's range (low=1e-320) while ln dt is not.
@@ -78,19 +95,37 @@ def inverse_softplus_formula(low: Any, high: Any, floor: Any = None) -> Formula:
         series = log_dt + dt / 2 + dt * dt / 24
         return np.where(dt < 1e-5, series, np.log(np.expm1(np.maximum(dt, 1e-5))))
 
-    c = _DIGITS
-    exact_lo_log = decimal.Decimal(low).ln(c)
-    exact_span = c.subtract(decimal.Decimal(high).ln(c), exact_lo_log)
+    def error(u: np.ndarray, value: np.ndarray) -> np.ndarray:
+        # ln dt is off by up to (|ln low| + |ln high|) ulps; d value / d ln dt is
+        # dt e^dt / expm1(dt) (about 1 for small dt, dt for large); then expm1 and log.
+        log_dt = np.maximum(lo_log + u * (hi_log - lo_log), floor_log)
+        dt = np.exp(log_dt)
+        gain = np.where(dt < 1e-5, 1.0, dt * np.exp(dt) / np.expm1(np.maximum(dt, 1e-5)))
+        return _SAFETY * _ULP * (gain * (reach + 1.0) + np.abs(value) + 1.0)
+
+    exact_low, exact_high = decimal.Decimal(low), decimal.Decimal(high)
     exact_floor = decimal.Decimal(0 if floor is None else floor)
 
-    def exact(u: decimal.Decimal) -> decimal.Decimal:
-        dt = max(c.add(exact_lo_log, c.multiply(u, exact_span)).exp(c), exact_floor)
-        # exp(dt) - 1 cancels dt's leading digits: as many more digits as dt has zeros.
-        wide = decimal.Context(prec=c.prec + max(0, -dt.adjusted()))
-        return wide.subtract(dt.exp(wide), 1).ln(c)
+    def exact(u: decimal.Decimal, digits: int) -> tuple[decimal.Decimal, decimal.Decimal]:
+        c = _context(digits)
+        unit = c.power(10, 1 - digits)  # each operation's relative error, at most
+        lo = c.ln(exact_low)
+        log_dt = c.add(lo, c.multiply(u, c.subtract(c.ln(exact_high), lo)))
+        dt = max(c.exp(log_dt), exact_floor)
+        # dt is off by (|ln low| + |ln high| + 4) units, relatively; exp(dt) - 1 cancels
+        # dt's leading zeros, so it gets as many more digits.
+        dt_error = c.multiply(c.add(c.add(c.abs(lo), c.abs(c.ln(exact_high))), 4), unit)
+        wide = _context(digits + max(0, -dt.adjusted()))
+        grown = wide.subtract(wide.exp(dt), 1)
+        value = c.ln(grown)
+        # d value / d dt = e^dt / expm1(dt): times dt's absolute error, plus ln's own.
+        gain = c.divide(c.exp(dt), grown)
+        own = c.multiply(c.add(c.abs(value), 2), unit)
+        bound = c.add(c.multiply(c.multiply(gain, dt), dt_error), own)
+        return value, c.multiply(bound, 4)
 
     _check_finite("inverse_softplus_log_uniform", fast(np.array([0.0, 1.0])))
-    return Formula(fast, exact)
+    return Formula(fast, error, exact)
 
 
 def log_of_uniform_formula(low: Any, high: Any) -> Formula:
@@ -100,14 +135,19 @@ def log_of_uniform_formula(low: Any, high: Any) -> Formula:
     def fast(u: np.ndarray) -> np.ndarray:
         return np.log(low + u * (high - low))
 
-    c = _DIGITS
-    exact_low = decimal.Decimal(low)
-    exact_span = c.subtract(decimal.Decimal(high), exact_low)
+    def error(u: np.ndarray, value: np.ndarray) -> np.ndarray:
+        # low + u (high - low) adds nonnegative terms: a few ulps relative; then log.
+        return _SAFETY * _ULP * (np.abs(value) + 4.0)
 
-    def exact(u: decimal.Decimal) -> decimal.Decimal:
-        return c.add(exact_low, c.multiply(u, exact_span)).ln(c)
+    exact_low, exact_high = decimal.Decimal(low), decimal.Decimal(high)
 
-    return Formula(fast, exact)
+    def exact(u: decimal.Decimal, digits: int) -> tuple[decimal.Decimal, decimal.Decimal]:
+        c = _context(digits)
+        unit = c.power(10, 1 - digits)
+        value = c.ln(c.add(exact_low, c.multiply(u, c.subtract(exact_high, exact_low))))
+        return value, c.multiply(c.add(c.abs(value), 4), unit)
+
+    return Formula(fast, error, exact)
 
 
 def _check_finite(name: str, ends: np.ndarray) -> None:
@@ -116,30 +156,51 @@ def _check_finite(name: str, ends: np.ndarray) -> None:
 
 
 def evaluate(formula: Formula, words: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """The formula at u = (word + 1/2) / 2^32 of each word, rounded once into dtype."""
+    """The formula at u = (word + 1/2) / 2^32 of each word, rounded once into dtype: the
+    binary64 value where its error bound leaves one rounding possible, else the exact
+    evaluation with as many digits as it takes (docs/stream.md section 8)."""
     u = (words.astype(np.float64) + 0.5) * _WORD_SCALE
     approx = formula.fast(u)
     result = _fill.round_all(approx, dtype)
     if dtype == np.float64:
         unsure = np.ones(approx.shape, dtype=bool)
     else:
-        margin = np.abs(approx) * _RELATIVE_MARGIN + _ABSOLUTE_MARGIN
+        margin = formula.error(u, approx)
         below = _fill.round_all(approx - margin, dtype)
         above = _fill.round_all(approx + margin, dtype)
-        unsure = (below != result) | (above != result)
+        unsure = (below != result) | (above != result) | ~np.isfinite(margin)
     for index in np.flatnonzero(unsure.reshape(-1)):
-        exact = formula.exact(decimal.Decimal(float(u.flat[index])))
-        result.flat[index] = _nearest(exact, dtype)
+        result.flat[index] = _exactly(formula, decimal.Decimal(float(u.flat[index])), dtype)
     _check_finite("computed values", result.astype(np.float64))
     return result
 
 
+def _exactly(formula: Formula, u: decimal.Decimal, dtype: np.dtype) -> Any:
+    """The dtype value nearest to the formula's exact value at u: evaluated with twice the
+    digits until its error bound leaves one rounding (Ziv's strategy)."""
+    digits = _FIRST_DIGITS
+    while True:
+        value, bound = formula.exact(u, digits)
+        if not value.is_finite():
+            raise ValueError(f"computed values: a formula's exact value is {value}")
+        low = _nearest(_EXACT.subtract(value, bound), dtype)
+        high = _nearest(_EXACT.add(value, bound), dtype)
+        if _same(low, high):
+            return low
+        if digits >= _MAX_DIGITS:
+            raise ValueError(
+                f"computed values: {_MAX_DIGITS} digits do not decide the rounding at u={u}"
+            )
+        digits *= 2
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(np.array([a]).view(np.uint8).tobytes() == np.array([b]).view(np.uint8).tobytes())
+
+
 def _nearest(exact: decimal.Decimal, dtype: np.dtype) -> Any:
     """The dtype value nearest to `exact`, ties to even: the neighbours of the binary64
-    rounding compared exactly (a binary64 rounding first could round twice), in a context
-    of our own (the caller's decimal context never decides a bit)."""
-    if not exact.is_finite():
-        raise ValueError(f"computed values: a formula's exact value is {exact}")
+    rounding compared exactly (a binary64 rounding first could round twice)."""
     guess = _fill.round_once(float(exact), dtype)
     bits = np.array([guess]).view(f"u{dtype.itemsize}")
     around = np.concatenate([bits - 1, bits, bits + 1]).view(dtype)
