@@ -15,10 +15,11 @@ formulas on fastinit's stream, so that a spec can name them (docs/spec.md):
 - log_of_uniform: value = ln(low + u (high - low)).
 
 Each value is the exact real result of its formula rounded once into dtype. It is
-evaluated in binary64 with NumPy and, for the rare element whose binary64 result is
-not clearly on one side of a rounding boundary of dtype (and for every float64
-output), again with 40 significant digits (Python's decimal, the same on every
-machine): so the bits never depend on the machine's libm.
+evaluated in binary64 with NumPy, with a bound on that evaluation's error; for the rare
+element whose bound straddles a rounding boundary of dtype (and for every float64
+output) it is evaluated with Python's decimal, in contexts of our own, with as many
+digits as it takes to decide the rounding: so the bits never depend on the machine's
+libm or on the caller's decimal context (docs/stream.md section 8).
 """
 
 from __future__ import annotations
