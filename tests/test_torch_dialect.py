@@ -557,3 +557,20 @@ def test_calculate_gain_values_are_torchs_type_included():
             ours = ft.calculate_gain(nonlinearity, param)
             assert type(ours) is type(theirs) and ours == theirs, (nonlinearity, param)
     assert ft.calculate_gain(np.str_("tanh")) == 5.0 / 3
+
+
+@pytest.mark.parametrize(
+    ("pattern", "run", "gap"), [(1, 1, 0), (7, 3, 1 << 30), (64, 1 << 30, 0), (5, 10**6, 3)]
+)
+def test_sparse_pattern_is_the_same_whatever_the_band_and_run_sizes(pattern, run, gap, monkeypatch):
+    """The keys are made a band of columns at a time, from runs through blocks of rows or
+    one call per row: none of those sizes may change a bit."""
+    from fastinit.torch import nn_init
+
+    shapes = [(37, 29), (5, 300), (300, 5)]
+    expected = [nn_init.sparse_(torch.empty(shape), 0.3, seed=9) for shape in shapes]
+    monkeypatch.setattr(nn_init, "_PATTERN_ELEMENTS", pattern)
+    monkeypatch.setattr(nn_init, "_RUN_WORDS", run)
+    monkeypatch.setattr(nn_init, "_ROW_GAP", gap)
+    for shape, want in zip(shapes, expected, strict=True):
+        assert torch.equal(nn_init.sparse_(torch.empty(shape), 0.3, seed=9), want), shape

@@ -419,9 +419,11 @@ def sparse_(
 
 # Columns per step of the zero pattern: bounds its temporaries (~6 bytes per element).
 _PATTERN_ELEMENTS = 1 << 22
-# A step's keys come from one run of stream words through all rows when that run holds
-# at most this many words (64 MB) or 4x the keys; else one run per row.
+# A band's keys come from runs of stream words through blocks of rows (at most this many
+# words, 64 MB, a run), unless the words between one row's keys and the next's are more
+# than _ROW_GAP: then one call per row costs less than making the words in between.
 _RUN_WORDS = 1 << 24
+_ROW_GAP = 4096
 
 
 def _sparse(
@@ -462,16 +464,22 @@ def _keys(shape: tuple[int, int], seed: int, stream: int, c0: int, c1: int) -> A
     take words 0 .. rows*cols - 1), docs/stream.md section 7."""
     rows, cols = shape
     width = c1 - c0
+    keys = np.empty((rows, width), dtype=np.uint32)
     first = rows * cols + c0  # the word of element (0, c0)'s key
-    length = (rows - 1) * cols + width
-    if length <= max(4 * rows * width, _RUN_WORDS):  # one run through all rows: few extra
-        run = initializers.random_bits(length, seed, stream=stream, offset=first)
-        return np.lib.stride_tricks.as_strided(
-            run, (rows, width), (cols * run.itemsize, run.itemsize), writeable=False
+    if cols - width > _ROW_GAP:  # the words between rows cost more than a call per row
+        for row in range(rows):
+            offset = first + row * cols
+            keys[row] = initializers.random_bits(width, seed, stream=stream, offset=offset)
+        return keys
+    block = max(1, _RUN_WORDS // cols)  # rows per run of words, gaps included
+    for row in range(0, rows, block):
+        count = min(block, rows - row)
+        run = initializers.random_bits(
+            (count - 1) * cols + width, seed, stream=stream, offset=first + row * cols
         )
-    keys = np.empty((rows, width), dtype=np.uint32)  # a narrow band: one run per row
-    for row in range(rows):
-        keys[row] = initializers.random_bits(width, seed, stream=stream, offset=first + row * cols)
+        keys[row : row + count] = np.lib.stride_tricks.as_strided(
+            run, (count, width), (cols * run.itemsize, run.itemsize), writeable=False
+        )
     return keys
 
 
