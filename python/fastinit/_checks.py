@@ -69,16 +69,34 @@ def check_seed(seed: Any) -> int:
 
 
 def scalar_of(value: Any) -> Any:
-    """The element of a 0-d array (a NumPy scalar, whose type the checks then see: a bool
-    stays a bool); anything else as it is."""
-    if hasattr(value, "__array__") and not isinstance(value, np.generic):
-        try:
-            array = np.asarray(value)
-        except Exception:  # noqa: BLE001 - a device tensor: the caller's checks refuse it
-            return value
-        if array.ndim == 0:
-            return array[()]
-    return value
+    """The element of a 0-d array (NumPy, JAX, torch, also one that requires grad) as a
+    NumPy scalar, whose type the checks then see (a bool stays a bool); an ml_dtypes
+    scalar (bfloat16, ...) as a float; anything else as it is, unread: an array of
+    another shape is never computed or copied, and a masked array is left to be refused."""
+    if isinstance(value, np.generic):
+        if value.dtype.kind == "V" and value.dtype in _ML_FLOATS:
+            return float(value)
+        return value
+    if getattr(value, "shape", None) != () or isinstance(value, np.ma.MaskedArray):
+        return value
+    if not hasattr(value, "__array__"):
+        return value
+    try:
+        array = np.asarray(value.detach() if hasattr(value, "detach") else value)
+    except Exception:  # noqa: BLE001 - a device tensor: the caller's checks refuse it
+        return value
+    return scalar_of(array[()]) if array.ndim == 0 else value
+
+
+# What isinstance(_, numbers.Real) lets through but is no real number: truth values and
+# NumPy's times (a timedelta64 is registered as an Integral).
+_NOT_REAL = (bool, np.bool_, np.timedelta64, np.datetime64)
+# The ml_dtypes float scalars NumPy does not count as numbers.Real.
+_ML_FLOATS = frozenset(
+    np.dtype(getattr(ml_dtypes, name))
+    for name in ("bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz")
+    if hasattr(ml_dtypes, name)
+)
 
 
 def check_real(
@@ -93,7 +111,7 @@ def check_real(
     A 0-d array (NumPy, JAX, torch: what `jnp.array(1.0)` gives) counts as its element."""
     if type(value) is not float:
         value = scalar_of(value)
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        if isinstance(value, _NOT_REAL) or not isinstance(value, numbers.Real):
             raise TypeError(
                 f"{name} must be a real number, got {type(value).__name__} {show(value)}"
             )
@@ -102,6 +120,10 @@ def check_real(
         except OverflowError:  # an int (or Fraction) beyond the largest double
             raise OverflowError(
                 f"{name} must be a finite real number, got {show(value)}, beyond float64"
+            ) from None
+        except (TypeError, ValueError):  # a Real that has no float (timedelta64)
+            raise TypeError(
+                f"{name} must be a real number, got {type(value).__name__} {show(value)}"
             ) from None
     if math.isnan(value) or (math.isinf(value) and not allow_inf):
         raise ValueError(f"{name} must be finite, got {value}")
@@ -245,16 +267,35 @@ def check_float32_range(name: str, value: float) -> None:
 
 def check_constant(value: Any, dtype: np.dtype) -> float:
     """The `value` of a constant (constant, zeros, ones): a finite real that `dtype` can
-    hold once rounded into it (it is never computed in float32)."""
+    hold once rounded into it (it is never computed in float32). An integer beyond 2^53
+    comes back rounded "to odd" for a narrower dtype, so that rounding it into dtype is
+    its one rounding."""
+    exact = scalar_of(value)
     value = check_real("value", value)
+    if isinstance(exact, (int, np.integer)) and not isinstance(exact, (bool, np.bool_)):
+        value = _integer_for(int(exact), dtype, value)
     check_representable(abs(value), dtype, {"value": value}, in_float32=False)
     return value
+
+
+def _integer_for(n: int, dtype: np.dtype, nearest: float) -> float:
+    """n as the binary64 value from which rounding into dtype is n's one rounding: the
+    nearest for float64, else n rounded to odd (truncated, its last bit set if inexact),
+    which a later rounding to 51 bits or fewer rounds as n itself."""
+    if dtype == np.float64 or int(nearest) == n:
+        return nearest
+    truncated = nearest if abs(int(nearest)) < abs(n) else math.nextafter(nearest, 0.0)
+    if not int(np.float64(truncated).view(np.uint64)) & 1:
+        truncated = math.nextafter(truncated, math.copysign(math.inf, truncated))
+    return truncated
 
 
 def check_constant_array(value: Any, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     """The `value` of a constant given as an array-like: real numbers (not bool, not
     complex), each finite and within what `dtype` holds once rounded into it, in an array
     that broadcasts to `shape` by NumPy's rule; returned as float64."""
+    if isinstance(value, np.ma.MaskedArray) and np.ma.getmaskarray(value).any():
+        raise TypeError("value is a masked array with masked elements: they have no value")
     try:
         array = np.asarray(value)
     except (TypeError, ValueError, RuntimeError) as error:
@@ -266,14 +307,18 @@ def check_constant_array(value: Any, dtype: np.dtype, shape: tuple[int, ...]) ->
         )
     if array.dtype == object:  # Python ints beyond int64, or a mix NumPy left as objects
         reals = all(
-            isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)) for x in array.flat
+            isinstance(x, numbers.Real) and not isinstance(x, _NOT_REAL) for x in array.flat
         )
         if not reals:
             raise TypeError("value must be a real number or an array-like of real numbers")
-        try:  # each rounded to float64 once, as a scalar value is
-            values = np.array([float(x) for x in array.flat]).reshape(array.shape)
+        try:  # each as a scalar value is taken (an integer beyond 2^53 rounded once)
+            values = np.array([_element(x, dtype) for x in array.flat]).reshape(array.shape)
         except OverflowError:
             raise OverflowError("value: an element is beyond float64's range") from None
+        except (TypeError, ValueError):
+            raise TypeError("value must be a real number or an array-like of them") from None
+    elif array.dtype.kind in "iu" and array.size and int(np.abs(array).max()) > 2**53:
+        values = np.array([_element(int(x), dtype) for x in array.flat]).reshape(array.shape)
     elif array.dtype.kind in "iuf":
         values = array.astype(np.float64)
     else:
@@ -297,6 +342,14 @@ def check_constant_array(value: Any, dtype: np.dtype, shape: tuple[int, ...]) ->
         reach = float(np.abs(values).max())
         check_representable(reach, dtype, {"value": reach}, in_float32=False)
     return values
+
+
+def _element(x: Any, dtype: np.dtype) -> float:
+    """One element of an array constant, as check_constant takes a scalar."""
+    nearest = float(x)
+    if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
+        return _integer_for(int(x), dtype, nearest)
+    return nearest
 
 
 def check_representable(

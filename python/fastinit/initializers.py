@@ -310,7 +310,7 @@ def _cached(function: Any, *arguments: Any) -> Any:
         arguments = tuple(_checks.scalar_of(argument) for argument in arguments)
     try:
         hash(arguments)
-    except TypeError:
+    except (TypeError, ValueError):  # NumPy raises ValueError for a generic timedelta64
         return function.__wrapped__(*arguments)
     return function(*arguments)
 
