@@ -422,3 +422,9 @@ def test_a_symmetric_uniform_is_the_disk():
         fi.uniform((40, 9), 4, low=-r, high=r, dtype="complex128", region=(slice(3, 30),)),
         fi.uniform((40, 9), 4, low=-r, high=r, dtype="complex128")[3:30],
     )
+
+
+def test_the_disk_radius_passes_r_by_float32_rounding_at_most():
+    r = 0.9046800706458055  # a radius whose float32 scale rounds up
+    z = fi.uniform((1 << 22,), 0, low=-r, high=r, dtype="complex64")
+    assert np.abs(z.astype(np.complex128)).max() <= r * (1 + 2.0**-22)

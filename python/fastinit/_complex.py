@@ -64,9 +64,10 @@ def truncated_normal_params(arguments: dict[str, Any]) -> Any:
 
 
 def uniform_params(arguments: dict[str, Any]) -> Any:
-    """Params of uniform(low=-r, high=r) for a complex dtype: uniform on the disk |z| < r,
-    the disk variance_scaling's "uniform" draws (radius sqrt(2) x scale), E|z|² = r²/2;
-    `arguments` checked by uniform. Other intervals have no complex meaning."""
+    """Params of uniform(low=-r, high=r) for a complex dtype: uniform on the disk |z| < r
+    (up to float32 rounding of the radius, at most r 2^-22), the disk variance_scaling's
+    "uniform" draws (radius sqrt(2) x scale), E|z|² = r²/2; `arguments` checked by
+    uniform. Other intervals have no complex meaning."""
     low, high = arguments["low"], arguments["high"]
     if low != -high or not high > 0:
         raise ValueError(
