@@ -585,3 +585,22 @@ def test_olmo_hybrids_a_log_from_zero_and_dt_bias_are_formulas():
         "inverse_softplus_log_uniform",
         {"low": config["linear_dt_min"], "high": config["linear_dt_max"]},
     )
+
+
+def test_deriving_a_spec_from_inside_a_recorded_init_is_refused_not_a_hang(monkeypatch):
+    from transformers import LlamaForCausalLM
+
+    inner: list[BaseException] = []
+    original = LlamaForCausalLM._init_weights
+
+    def nested(self, module):
+        if not inner:
+            try:
+                spec_from_transformers(CASES["llama"][0])
+            except RuntimeError as error:
+                inner.append(error)
+        return original(self, module)
+
+    monkeypatch.setattr(LlamaForCausalLM, "_init_weights", nested)
+    spec_from_transformers(CASES["llama"][0])  # the outer derivation still completes
+    assert inner and "while this thread records" in str(inner[0])

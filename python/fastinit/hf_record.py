@@ -435,6 +435,24 @@ def _recording_functions(recorder: _Recorder, originals: Mapping[str, Any]) -> d
 
 
 _ONE_RECORDING = threading.Lock()  # the patches of one recording at a time
+_RECORDING_HERE = threading.local()  # set while this thread records
+
+
+@contextlib.contextmanager
+def _one_recording() -> Iterator[None]:
+    """The lock of recordings, refused (not waited for) when this thread already holds it:
+    a model whose init derives another spec would otherwise wait for itself forever."""
+    if getattr(_RECORDING_HERE, "active", False):
+        raise RuntimeError(
+            "spec_from_transformers was called while this thread records a model's init "
+            "(from inside initialize_weights); derive the other spec before or after"
+        )
+    with _ONE_RECORDING:
+        _RECORDING_HERE.active = True
+        try:
+            yield
+        finally:
+            _RECORDING_HERE.active = False
 
 
 @contextlib.contextmanager
@@ -674,7 +692,7 @@ def _record(
     saved = _saved_names(model)
     _untie(model)
     recorder = _Recorder(model, probe_seed)
-    with _ONE_RECORDING, _recording(recorder), torch.no_grad():
+    with _one_recording(), _recording(recorder), torch.no_grad():
         model.initialize_weights()
     return model, saved, {name: recorder.entries.get(_storage_id(t)) for name, t in saved.items()}
 
