@@ -18,20 +18,9 @@ pytest.importorskip("torch")
 import transformers  # noqa: E402
 from fastinit import cli, hf_configs  # noqa: E402
 from fastinit.hf_record import spec_from_transformers  # noqa: E402
+from test_hf_record import _DECODER  # noqa: E402
 from test_hf_record import CASES as RECORDED  # noqa: E402
 
-_DECODER = {
-    "vocab_size": 128,
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "max_position_embeddings": 64,
-    "bos_token_id": 1,
-    "eos_token_id": 2,
-    "pad_token_id": 0,
-}
 LLAMA = {**_DECODER, "model_type": "llama"}
 QWEN3 = {**_DECODER, "model_type": "qwen3", "head_dim": 8}
 # (config, --model-class or None for the default causal LM, the class that loads it)

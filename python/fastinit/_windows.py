@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _checks, _fill, computed, initializers, runtime
+from . import _checks, _fill, computed, initializers, runtime, structured
 from ._format import FileLayout
 from .specs import TensorSpec
 from .streams import stream_id
@@ -64,10 +64,7 @@ def prepare(tensor: TensorSpec) -> Prepared:
         return Prepared(computed.FORMULAS[init](**params), stream)
     value = params.get("value")
     if init == "constant" and isinstance(value, (list, tuple)):
-        dtype = _checks.check_dtype(tensor.dtype)
-        literal = _checks.check_constant_array(value, dtype, tensor.shape)
-        literal = literal.reshape((1,) * (len(tensor.shape) - literal.ndim) + literal.shape)
-        rounded = np.ascontiguousarray(_fill.round_all(literal, dtype))
+        rounded = structured.literal(value, _checks.check_dtype(tensor.dtype), tensor.shape)
         # Leading axes it is broadcast along make the flat values periodic: one period.
         lead = next((axis for axis, size in enumerate(rounded.shape) if size != 1), rounded.ndim)
         period = math.prod(tensor.shape[lead:])

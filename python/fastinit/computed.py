@@ -60,13 +60,12 @@ _EXACT = _context(_MAX_DIGITS + 800)
 
 
 class Formula(NamedTuple):
-    """A formula of u, in three parts:
-    fast(u): its binary64 value (arrays); error(u, value): a bound on fast's error;
-    exact(u, digits): (value, bound on its error) evaluated with `digits` significant
-    digits (one Decimal u)."""
+    """A formula of u, in two parts:
+    fast(u): its binary64 value and a bound on that value's error (arrays);
+    exact(u, digits): its value and a bound on that value's error, evaluated with
+    `digits` significant digits (one Decimal u)."""
 
-    fast: Callable[[np.ndarray], np.ndarray]
-    error: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    fast: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
     exact: Callable[[decimal.Decimal, int], tuple[decimal.Decimal, decimal.Decimal]]
 
 
@@ -88,21 +87,18 @@ def inverse_softplus_formula(low: Any, high: Any, floor: Any = None) -> Formula:
     floor_log = -math.inf if floor is None else math.log(floor)
     reach = abs(lo_log) + abs(hi_log)
 
-    def fast(u: np.ndarray) -> np.ndarray:
+    def fast(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # In log space: dt may be far below float64's range (low=1e-320) while ln dt is not.
         log_dt = np.maximum(lo_log + u * (hi_log - lo_log), floor_log)
         dt = np.exp(log_dt)
+        small = dt < 1e-5
+        grown = np.expm1(np.maximum(dt, 1e-5))
         # ln(expm1(x)) = ln x + x/2 + x^2/24 + O(x^4): for tiny dt without exp's underflow.
-        series = log_dt + dt / 2 + dt * dt / 24
-        return np.where(dt < 1e-5, series, np.log(np.expm1(np.maximum(dt, 1e-5))))
-
-    def error(u: np.ndarray, value: np.ndarray) -> np.ndarray:
+        value = np.where(small, log_dt + dt / 2 + dt * dt / 24, np.log(grown))
         # ln dt is off by up to (|ln low| + |ln high|) ulps; d value / d ln dt is
         # dt e^dt / expm1(dt) (about 1 for small dt, dt for large); then expm1 and log.
-        log_dt = np.maximum(lo_log + u * (hi_log - lo_log), floor_log)
-        dt = np.exp(log_dt)
-        gain = np.where(dt < 1e-5, 1.0, dt * np.exp(dt) / np.expm1(np.maximum(dt, 1e-5)))
-        return _SAFETY * _ULP * (gain * (reach + 1.0) + np.abs(value) + 1.0)
+        gain = np.where(small, 1.0, dt * (grown + 1.0) / grown)
+        return value, _SAFETY * _ULP * (gain * (reach + 1.0) + np.abs(value) + 1.0)
 
     exact_low, exact_high = decimal.Decimal(low), decimal.Decimal(high)
     exact_floor = decimal.Decimal(0 if floor is None else floor)
@@ -125,20 +121,18 @@ def inverse_softplus_formula(low: Any, high: Any, floor: Any = None) -> Formula:
         bound = c.add(c.multiply(c.multiply(gain, dt), dt_error), own)
         return value, c.multiply(bound, 4)
 
-    _check_finite("inverse_softplus_log_uniform", fast(np.array([0.0, 1.0])))
-    return Formula(fast, error, exact)
+    _check_finite("inverse_softplus_log_uniform", fast(np.array([0.0, 1.0]))[0])
+    return Formula(fast, exact)
 
 
 def log_of_uniform_formula(low: Any, high: Any) -> Formula:
     """The checked formula of log_of_uniform (low may be 0: u is never 0)."""
     low, high = _check_range(low, high, positive=False)
 
-    def fast(u: np.ndarray) -> np.ndarray:
-        return np.log(low + u * (high - low))
-
-    def error(u: np.ndarray, value: np.ndarray) -> np.ndarray:
+    def fast(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        value = np.log(low + u * (high - low))
         # low + u (high - low) adds nonnegative terms: a few ulps relative; then log.
-        return _SAFETY * _ULP * (np.abs(value) + 4.0)
+        return value, _SAFETY * _ULP * (np.abs(value) + 4.0)
 
     exact_low, exact_high = decimal.Decimal(low), decimal.Decimal(high)
 
@@ -148,7 +142,7 @@ def log_of_uniform_formula(low: Any, high: Any) -> Formula:
         value = c.ln(c.add(exact_low, c.multiply(u, c.subtract(exact_high, exact_low))))
         return value, c.multiply(c.add(c.abs(value), 4), unit)
 
-    return Formula(fast, error, exact)
+    return Formula(fast, exact)
 
 
 def _check_finite(name: str, ends: np.ndarray) -> None:
@@ -161,12 +155,11 @@ def evaluate(formula: Formula, words: np.ndarray, dtype: np.dtype) -> np.ndarray
     binary64 value where its error bound leaves one rounding possible, else the exact
     evaluation with as many digits as it takes (docs/stream.md section 8)."""
     u = (words.astype(np.float64) + 0.5) * _WORD_SCALE
-    approx = formula.fast(u)
+    approx, margin = formula.fast(u)
     result = _fill.round_all(approx, dtype)
     if dtype == np.float64:
         unsure = np.ones(approx.shape, dtype=bool)
     else:
-        margin = formula.error(u, approx)
         below = _fill.round_all(approx - margin, dtype)
         above = _fill.round_all(approx + margin, dtype)
         unsure = (below != result) | (above != result) | ~np.isfinite(margin)

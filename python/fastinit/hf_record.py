@@ -324,7 +324,7 @@ def _fit_log_of_uniform(u: np.ndarray, v: np.ndarray, known: list[float]) -> Any
 def _checked_fit(init: str, params: dict[str, Any], u: np.ndarray, v: np.ndarray) -> Any:
     """(init, params) when the formula with them gives v at u to float32 accuracy."""
     try:
-        expected = computed.FORMULAS[init](**params).fast(u)
+        expected = computed.FORMULAS[init](**params).fast(u)[0]
     except ValueError:
         return None
     if not np.allclose(expected, v, rtol=1e-5, atol=1e-5):
@@ -434,6 +434,13 @@ def _recording_functions(recorder: _Recorder, originals: Mapping[str, Any]) -> d
     return {name: recording(name, rules[name]) for name in originals if name in rules}
 
 
+def _pair(args: tuple[Any, ...], kwargs: dict[str, Any], first: str, second: str) -> Any:
+    """The two parameters of Tensor.normal_ / uniform_ (positional or by keyword, defaults
+    0 and 1), as floats."""
+    given = {**dict(zip((first, second), args, strict=False)), **kwargs}
+    return float(given.get(first, 0.0)), float(given.get(second, 1.0))
+
+
 _ONE_RECORDING = threading.Lock()  # the patches of one recording at a time
 _RECORDING_HERE = threading.local()  # set while this thread records
 
@@ -519,8 +526,7 @@ def _recording(recorder: _Recorder) -> Iterator[None]:
         def call(tensor: Any, *args: Any, **kwargs: Any) -> Any:
             if recorder.targets.get(_storage_id(tensor)) is None:
                 if name == "uniform_" and tensor.device.type == "cpu":
-                    low, high = (list(args) + [0.0, 1.0][len(args) :])[:2]
-                    return probed(tensor, kwargs.get("from", low), kwargs.get("to", high))
+                    return probed(tensor, *_pair(args, kwargs, "from", "to"))
                 return real[name](tensor, *args, **kwargs)
             kwargs.pop("generator", None)
             if name == "copy_":
@@ -531,19 +537,11 @@ def _recording(recorder: _Recorder) -> Iterator[None]:
                 (value,) = args or (kwargs["value"],)
                 recorder.write(tensor, *_constant(float(value)))
             elif name == "normal_":
-                mean, std = (list(args) + [0.0, 1.0][len(args) :])[:2]
-                params = {
-                    "mean": float(kwargs.get("mean", mean)),
-                    "std": float(kwargs.get("std", std)),
-                }
-                recorder.write(tensor, "normal", params)
+                mean, std = _pair(args, kwargs, "mean", "std")
+                recorder.write(tensor, "normal", {"mean": mean, "std": std})
             else:  # uniform_
-                low, high = (list(args) + [0.0, 1.0][len(args) :])[:2]
-                params = {
-                    "low": float(kwargs.get("from", low)),
-                    "high": float(kwargs.get("to", high)),
-                }
-                recorder.write(tensor, "uniform", params)
+                low, high = _pair(args, kwargs, "from", "to")
+                recorder.write(tensor, "uniform", {"low": low, "high": high})
             return tensor
 
         return call

@@ -59,15 +59,20 @@ def constant(
     """
     box = _box(shape, dtype, region, device)
     if isinstance(value, (list, tuple)) or (hasattr(value, "__array__") and np.ndim(value)):
-        literal = _fill.round_all(
-            _checks.check_constant_array(value, box.dtype, box.shape), box.dtype
-        )
+        full = np.broadcast_to(literal(value, box.dtype, box.shape), box.shape)
         corner = tuple(slice(s, s + e) for s, e in zip(box.start, box.extent, strict=True))
-        full = np.broadcast_to(literal, box.shape)
         return _fill.write_values(box.extent, box.dtype, out, box.device, lambda: full[corner])
     value = _checks.check_constant(value, box.dtype)
     steps = [_everywhere(value, box.dtype, math.prod(box.extent))]
     return _fill.write_strided(box.extent, box.dtype, out, box.device, steps)
+
+
+def literal(value: Any, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """An array-like constant value checked for `shape` and rounded once into dtype, with
+    as many axes as `shape` (size 1 where it broadcasts), C-contiguous."""
+    values = _checks.check_constant_array(value, dtype, shape)
+    values = values.reshape((1,) * (len(shape) - values.ndim) + values.shape)
+    return np.ascontiguousarray(_fill.round_all(values, dtype))
 
 
 def zeros(shape: Sequence[int], **options: Any) -> Any:
